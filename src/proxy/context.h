@@ -1,0 +1,34 @@
+// The per-request context (STYLE.md "The request path is a fixed set of
+// phases"): every phase reads and writes the request through it. Per-request
+// state lives here, never in the (shared, immutable) configuration; permits
+// that later phases take (breaker, concurrency) are RAII members, so they are
+// released on every path.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/net.h"
+#include "proxy/problem.h"
+
+namespace bulwark::proxy {
+
+using request_message = http::request<http::buffer_body>;
+
+struct request_context {
+  const config::gateway_config& config;
+  const config::listener& listener;
+  request_message& request;  // phases may edit fields; the body streams later
+  std::string client_ip;
+  core::time_point start;
+
+  std::string request_id;
+  const config::route* route = nullptr;
+  core::time_point deadline{};  // the route's timeout, from `start`
+
+  std::optional<local_response> answer;  // set by a phase that answers the request itself
+  error_source error = error_source::none;
+};
+
+}  // namespace bulwark::proxy

@@ -1,0 +1,36 @@
+// The upstream call (DESIGN.md §1 "pick endpoint ─► send"): takes a pooled
+// connection, sends the request with its body streamed from the client,
+// reads the response header, lets the phases see it, and streams the
+// response back. Retries with backoff and the breaker will wrap the
+// `exchange` step here.
+#pragma once
+
+#include <optional>
+#include <span>
+
+#include "proxy/context.h"
+#include "proxy/pipeline.h"
+#include "proxy/upstream_pool.h"
+
+namespace bulwark::proxy {
+
+// What the forwarder needs of the downstream connection.
+struct client_side {
+  beast::tcp_stream& stream;
+  beast::flat_buffer& buffer;
+  http::request_parser<http::buffer_body>& parser;
+  std::span<char> scratch;  // body buffer shared by both directions (one at a time)
+  core::duration idle_timeout;
+  bool keep_alive;  // what the session would like, if the exchange allows it
+};
+
+struct forward_result {
+  std::optional<local_response> answer;  // set when nothing was written to the client yet
+  bool client_reusable = false;          // the client connection may carry another request
+  unsigned status = 0;                   // status written to the client (0 if none)
+};
+
+awaitable<forward_result> forward(request_context& ctx, client_side& client,
+                                  upstream_pool& pool, const pipeline& phases);
+
+}  // namespace bulwark::proxy

@@ -1,0 +1,52 @@
+// The Asio/Beast vocabulary of src/proxy. Only declarations: the definitions
+// are compiled once in asio/asio_impl.cpp (separate compilation).
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "core/clock.h"
+
+namespace bulwark::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+// Completion token for `auto [ec, n] = co_await op(..., use_nothrow);`: no
+// exceptions on the request path (STYLE.md "Errors and limits").
+inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+
+template <class T = void>
+using awaitable = net::awaitable<T>;
+
+// Asio's timers run on std::chrono::steady_clock; core::time_point is the same
+// clock, so a deadline converts without loss.
+inline core::time_point steady_now() {
+  return std::chrono::time_point_cast<core::duration>(std::chrono::steady_clock::now());
+}
+
+// The production clock for core components that take a core::clock.
+class steady_clock_source final : public core::clock {
+ public:
+  core::time_point now() const override { return steady_now(); }
+};
+
+}  // namespace bulwark::proxy

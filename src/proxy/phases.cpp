@@ -1,0 +1,45 @@
+#include "proxy/phases.h"
+
+#include "observe/request_id.h"
+
+namespace bulwark::proxy {
+
+awaitable<phase_result> request_id_phase::on_request(request_context& ctx) {
+  auto& fields = ctx.request;
+  const auto sent = fields.find(header_);
+  if (sent != fields.end() && observe::is_acceptable_request_id(sent->value()) &&
+      fields.count(header_) == 1) {
+    ctx.request_id = std::string(sent->value());
+  } else {
+    ctx.request_id = observe::make_request_id();
+    fields.set(header_, ctx.request_id);
+  }
+  co_return phase_result::proceed;
+}
+
+void request_id_phase::on_response(request_context& ctx, http::response_header<>& response) {
+  response.set(header_, ctx.request_id);
+}
+
+awaitable<phase_result> route_phase::on_request(request_context& ctx) {
+  const auto& request = ctx.request;
+  const auto host = request.find(http::field::host);
+  request_view view{
+      .method = request.method_string(),
+      .path = target_path(request.target()),
+      .host = host == request.end() ? std::string_view{} : std::string_view{host->value()},
+      .header = [&request](std::string_view name) -> std::optional<std::string_view> {
+        const auto field = request.find(name);
+        if (field == request.end()) return std::nullopt;
+        return std::string_view{field->value()};
+      }};
+  ctx.route = router_.match(view);
+  if (ctx.route == nullptr) {
+    ctx.answer = problem(404, "no route matches this request", ctx.request_id);
+    co_return phase_result::respond;
+  }
+  ctx.deadline = ctx.start + ctx.route->timeout;
+  co_return phase_result::proceed;
+}
+
+}  // namespace bulwark::proxy

@@ -1,0 +1,50 @@
+// The request phases (DESIGN.md §1): request id, route, and later auth, rate
+// limit and cache lookup. Each phase has one narrow interface: it continues,
+// or answers the request itself by filling `ctx.answer`. After the phases the
+// session forwards the request upstream (forwarder.h); on the way back each
+// phase sees the response header in reverse order.
+//
+// A pipeline is built once per configuration snapshot and shared by all
+// workers, so phases hold only immutable configuration; per-request state
+// lives in request_context, per-thread state in thread_local members.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "proxy/context.h"
+#include "proxy/router.h"
+
+namespace bulwark::proxy {
+
+enum class phase_result { proceed, respond };
+
+class request_phase {
+ public:
+  virtual ~request_phase() = default;
+  virtual std::string_view name() const = 0;
+  // Asynchronous so that phases with I/O (a shared cache lookup) fit the same
+  // shape; a phase that decides at once simply does not suspend.
+  virtual awaitable<phase_result> on_request(request_context& ctx) = 0;
+  // The upstream response header, before it is written to the client.
+  virtual void on_response(request_context&, http::response_header<>&) {}
+};
+
+class pipeline {
+ public:
+  explicit pipeline(std::shared_ptr<const config::gateway_config> config);
+
+  const config::gateway_config& config() const { return *config_; }
+  std::shared_ptr<const config::gateway_config> config_ptr() const { return config_; }
+
+  // Runs the phases in order; respond as soon as one answers.
+  awaitable<phase_result> run_request_phases(request_context& ctx) const;
+  void run_response_phases(request_context& ctx, http::response_header<>& response) const;
+
+ private:
+  std::shared_ptr<const config::gateway_config> config_;
+  std::vector<std::unique_ptr<request_phase>> phases_;
+};
+
+}  // namespace bulwark::proxy

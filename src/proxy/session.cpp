@@ -1,0 +1,246 @@
+#include "proxy/session.h"
+
+#include "observe/request_id.h"
+#include "proxy/context.h"
+#include "proxy/forwarder.h"
+#include "proxy/message_checks.h"
+#include "proxy/relay.h"
+#include "proxy/worker.h"
+
+namespace bulwark::proxy {
+namespace {
+
+constexpr std::size_t scratch_size = 16 * 1024;
+// After an error answer the gateway reads (and drops) what the client still
+// sends for a moment before closing, so the answer is not destroyed by a TCP
+// reset (RFC 9112 §9.6, nginx's lingering_close).
+constexpr auto lingering_time = std::chrono::seconds(2);
+constexpr std::size_t lingering_bytes = 1024 * 1024;
+
+std::vector<std::string_view> field_values(const http::fields& fields, http::field name) {
+  std::vector<std::string_view> values;
+  for (auto [field, end] = fields.equal_range(name); field != end; ++field) {
+    values.push_back(field->value());
+  }
+  return values;
+}
+
+local_response parse_failure(const error_code& ec, std::string_view request_id) {
+  if (ec == http::error::body_limit) {
+    return problem(413, "request body exceeds max_body_bytes", request_id);
+  }
+  if (ec == http::error::header_limit) {
+    return problem(431, "request header section exceeds max_header_bytes", request_id);
+  }
+  return problem(400, "malformed request: " + ec.message(), request_id);
+}
+
+}  // namespace
+
+awaitable<void> serve_connection(worker& owner, tcp::socket socket, connection_slot slot) {
+  session connection(owner, std::move(socket), std::move(slot));
+  co_await connection.run();
+}
+
+session::session(worker& owner, tcp::socket socket, connection_slot slot)
+    : worker_(owner),
+      stream_(std::move(socket)),
+      slot_(std::move(slot)),
+      limits_(slot_.listener().config().limits),
+      connected_at_(steady_now()) {
+  error_code ignored;
+  stream_.socket().set_option(tcp::no_delay(true), ignored);
+  worker_.add_session(this);
+}
+
+session::~session() { worker_.remove_session(this); }
+
+void session::close_if_idle() {
+  if (!idle_) return;
+  error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+awaitable<void> session::run() {
+  for (bool keep_alive = true; keep_alive && !worker_.draining();) {
+    std::optional<request_parser> parser;
+    std::optional<local_response> failure;
+    const auto status = co_await read_header(parser, failure);
+    if (status == read_status::closed) break;
+    if (status == read_status::failed) {
+      co_await write_local(*failure, {}, false, false);
+      co_await lingering_close();
+      co_return;
+    }
+    keep_alive = co_await serve_request(*parser);
+    first_request_ = false;
+  }
+  error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+}
+
+// header_timeout runs from the connection's start for its first request and
+// from the first byte of each later one; before that first byte a kept-alive
+// connection may wait idle_timeout (DESIGN.md §4, as nginx's
+// client_header_timeout and keepalive_timeout).
+awaitable<session::read_status> session::receive_header_section(
+    std::size_t& length, std::optional<local_response>& failure) {
+  std::optional<core::time_point> header_deadline;
+  if (first_request_) header_deadline = connected_at_ + limits_.header_timeout;
+  header_section_scanner scanner;
+  for (;;) {
+    if (const auto skip = leading_empty_lines({static_cast<const char*>(buffer_.data().data()),
+                                               buffer_.size()})) {
+      buffer_.consume(skip);
+      scanner = {};
+    }
+    if (buffer_.size() > 0 && !header_deadline) {
+      header_deadline = steady_now() + limits_.header_timeout;
+    }
+    const std::string_view received{static_cast<const char*>(buffer_.data().data()),
+                                    buffer_.size()};
+    switch (scanner.scan(received)) {
+      case header_section_scanner::state::complete:
+        length = scanner.length();
+        co_return read_status::ready;
+      case header_section_scanner::state::invalid:
+        failure = problem(400, "bare LF in the request header section", observe::make_request_id());
+        co_return read_status::failed;
+      case header_section_scanner::state::incomplete:
+        break;
+    }
+    if (buffer_.size() >= limits_.max_header_bytes) {
+      failure = problem(431, "request header section exceeds max_header_bytes",
+                        observe::make_request_id());
+      co_return read_status::failed;
+    }
+    idle_ = buffer_.size() == 0;
+    if (idle_ && worker_.draining()) co_return read_status::closed;
+    stream_.expires_at(to_asio(header_deadline.value_or(steady_now() + limits_.idle_timeout)));
+    const std::size_t room = std::max<std::size_t>(
+        512, std::min<std::size_t>(8192, limits_.max_header_bytes - buffer_.size()));
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room), use_nothrow);
+    idle_ = false;
+    buffer_.commit(n);
+    if (ec == beast::error::timeout && header_deadline && buffer_.size() > 0) {
+      failure = problem(408, "timed out reading the request header", observe::make_request_id());
+      co_return read_status::failed;
+    }
+    if (ec) co_return read_status::closed;  // closed, reset, or quiet for idle_timeout
+  }
+}
+
+bool session::parse_header(std::size_t length, std::optional<request_parser>& parser,
+                           std::optional<local_response>& failure) {
+  const std::string_view section{static_cast<const char*>(buffer_.data().data()), length};
+  if (const auto wrong = check_header_section(section); !wrong.empty()) {
+    failure = problem(400, "malformed request: " + std::string(wrong), observe::make_request_id());
+    return false;
+  }
+  parser.emplace();
+  parser->header_limit(static_cast<std::uint32_t>(length + 1));
+  parser->body_limit(limits_.max_body_bytes);
+  error_code ec;
+  parser->put(net::buffer(section.data(), section.size()), ec);
+  if (!ec && !parser->is_header_done()) ec = http::error::partial_message;
+  if (ec) {
+    failure = parse_failure(ec, observe::make_request_id());
+    return false;
+  }
+  buffer_.consume(length);
+  const auto& request = parser->get();
+  const auto framing =
+      check_request_framing(field_values(request, http::field::content_length),
+                            field_values(request, http::field::transfer_encoding),
+                            request.version());
+  if (!framing.empty()) {
+    failure = problem(400, "malformed request: " + std::string(framing), observe::make_request_id());
+    return false;
+  }
+  return true;
+}
+
+awaitable<session::read_status> session::read_header(std::optional<request_parser>& parser,
+                                                     std::optional<local_response>& failure) {
+  std::size_t length = 0;
+  const auto status = co_await receive_header_section(length, failure);
+  if (status != read_status::ready) co_return status;
+  co_return parse_header(length, parser, failure) ? read_status::ready : read_status::failed;
+}
+
+awaitable<bool> session::serve_request(request_parser& parser) {
+  auto& request = parser.get();
+  const bool head_request = request.method() == http::verb::head;
+  const auto& phases = worker_.phases();
+  request_context ctx{.config = phases.config(),
+                      .listener = slot_.listener().config(),
+                      .request = request,
+                      .client_ip = slot_.client_ip(),
+                      .start = steady_now()};
+  const bool wants_keep_alive = request.keep_alive() && !worker_.draining();
+
+  if (slot_.listener().shedding()) {
+    ctx.request_id = observe::make_request_id();
+    co_await write_local(problem_retry_after(503, "gateway is shedding load", ctx.request_id, 1),
+                         ctx.request_id, head_request, false);
+    co_return false;
+  }
+  if (co_await phases.run_request_phases(ctx) == phase_result::respond) {
+    const bool keep = wants_keep_alive && parser.is_done();
+    co_return co_await write_local(*ctx.answer, ctx.request_id, head_request, keep);
+  }
+  if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
+  client_side client{stream_, buffer_, parser, {scratch_.get(), scratch_size},
+                     limits_.idle_timeout, wants_keep_alive};
+  auto forwarded = co_await forward(ctx, client, worker_.pool(ctx.route->upstream_index), phases);
+  if (forwarded.answer) {
+    const bool keep = wants_keep_alive && forwarded.client_reusable && parser.is_done();
+    const bool kept = co_await write_local(*forwarded.answer, ctx.request_id, head_request, keep);
+    if (!parser.is_done()) co_await lingering_close();
+    co_return kept;
+  }
+  co_return forwarded.client_reusable;
+}
+
+// Writes a response the gateway made itself. Returns whether the connection
+// stays open for another request.
+awaitable<bool> session::write_local(const local_response& answer, std::string_view request_id,
+                                     bool head_request, bool keep_alive) {
+  http::response<http::string_body> response{static_cast<http::status>(answer.status), 11};
+  response.set(http::field::content_type, answer.content_type);
+  for (const auto& [name, value] : answer.headers) response.insert(name, value);
+  if (!request_id.empty()) {
+    response.set(worker_.phases().config().observe.request_id_header, request_id);
+  }
+  keep_alive = keep_alive && !answer.close_connection;
+  response.keep_alive(keep_alive);
+  if (head_request) {
+    response.content_length(answer.body.size());
+  } else {
+    response.body() = answer.body;
+    response.prepare_payload();
+  }
+  stream_.expires_after(limits_.idle_timeout);
+  auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
+  co_return keep_alive && !ec;
+}
+
+awaitable<void> session::lingering_close() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  const auto until = steady_now() + lingering_time;
+  std::size_t drained = 0;
+  std::array<char, 4096> sink;
+  while (!ec && drained < lingering_bytes && steady_now() < until) {
+    buffer_.clear();
+    stream_.expires_at(to_asio(until));
+    auto [read_ec, n] = co_await stream_.async_read_some(net::buffer(sink), use_nothrow);
+    ec = read_ec;
+    drained += n;
+  }
+  stream_.socket().close(ec);
+}
+
+}  // namespace bulwark::proxy

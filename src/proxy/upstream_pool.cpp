@@ -1,0 +1,257 @@
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+#include <limits>
+#include <random>
+
+namespace bulwark::proxy {
+
+// A request waiting for a connection. release() hands it either a reusable
+// connection or a free slot (a closed connection made room to open a new one)
+// and cancels its timer, which wakes the waiting coroutine.
+struct upstream_pool::waiter {
+  explicit waiter(net::any_io_executor executor) : timer(std::move(executor)) {}
+  net::steady_timer timer;
+  std::shared_ptr<upstream_connection> handed;
+  bool slot_free = false;
+};
+
+pooled_connection& pooled_connection::operator=(pooled_connection&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = std::exchange(other.pool_, nullptr);
+    connection_ = std::move(other.connection_);
+    reusable_ = std::exchange(other.reusable_, false);
+  }
+  return *this;
+}
+
+void pooled_connection::release() {
+  if (connection_) pool_->release(std::move(connection_), reusable_);
+  connection_.reset();
+}
+
+upstream_pool::upstream_pool(net::any_io_executor executor, const config::upstream& upstream,
+                             std::vector<tcp::endpoint> endpoints)
+    : executor_(std::move(executor)),
+      upstream_(upstream),
+      endpoints_(std::move(endpoints)),
+      idle_(endpoints_.size()),
+      in_use_(endpoints_.size(), 0),
+      random_state_(std::random_device{}() | 1) {}
+
+upstream_pool::~upstream_pool() { close_all_idle(); }
+
+std::size_t upstream_pool::pick_endpoint(std::optional<std::size_t> avoid) {
+  const std::size_t n = endpoints_.size();
+  const auto allowed = [&](std::size_t i) { return n == 1 || !avoid || *avoid != i; };
+  switch (upstream_.balance_policy) {
+    case config::balance::least_request: {
+      std::size_t best = n;
+      for (std::size_t k = 0; k < n; ++k) {
+        // Start from a rotating offset so ties spread instead of piling on endpoint 0.
+        const std::size_t i = (round_robin_ + k) % n;
+        if (allowed(i) && (best == n || in_use_[i] < in_use_[best])) best = i;
+      }
+      ++round_robin_;
+      return best;
+    }
+    case config::balance::random: {
+      for (;;) {
+        random_state_ ^= random_state_ << 13;
+        random_state_ ^= random_state_ >> 7;
+        random_state_ ^= random_state_ << 17;
+        const std::size_t i = random_state_ % n;
+        if (allowed(i)) return i;
+      }
+    }
+    case config::balance::round_robin:
+    default:
+      for (;;) {
+        const std::size_t i = round_robin_++ % n;
+        if (allowed(i)) return i;
+      }
+  }
+}
+
+std::shared_ptr<upstream_connection> upstream_pool::take_idle(std::size_t endpoint) {
+  auto& idle = idle_[endpoint];
+  if (idle.empty()) return nullptr;
+  auto connection = std::move(idle.back());
+  idle.pop_back();
+  error_code ignored;
+  connection->stream.socket().cancel(ignored);  // ends the idle watch (watch_idle)
+  return connection;
+}
+
+pooled_connection upstream_pool::lend(std::shared_ptr<upstream_connection> connection) {
+  ++in_use_[connection->endpoint];
+  return pooled_connection(this, std::move(connection));
+}
+
+awaitable<acquire_result> upstream_pool::acquire(core::time_point deadline,
+                                                 std::optional<std::size_t> avoid) {
+  const std::size_t endpoint = pick_endpoint(avoid);
+  if (auto idle = take_idle(endpoint)) co_return acquire_result{lend(std::move(idle))};
+  if (open_ < upstream_.pool.max_connections || make_room()) {
+    co_return co_await connect(endpoint, deadline);
+  }
+  if (waiters_.size() >= upstream_.max_pending) {
+    co_return acquire_result{{}, acquire_error::pool_full,
+                             "upstream connection pool and pending queue are full"};
+  }
+  co_return co_await wait_for_connection(deadline, avoid);
+}
+
+// At max_connections with idle connections to other endpoints: close the
+// oldest-parked of them so this request can open one where it was balanced.
+bool upstream_pool::make_room() {
+  for (auto& idle : idle_) {
+    if (idle.empty()) continue;
+    auto victim = std::move(idle.front());
+    idle.erase(idle.begin());
+    close_connection(*victim);
+    --open_;
+    return true;
+  }
+  return false;
+}
+
+awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::time_point deadline) {
+  ++open_;
+  auto connection = std::make_shared<upstream_connection>(executor_, endpoint);
+  const auto connect_deadline = std::min(deadline, steady_now() + upstream_.connect_timeout);
+  connection->stream.expires_at(connect_deadline);
+  auto [ec] = co_await connection->stream.async_connect(endpoints_[endpoint], use_nothrow);
+  if (!ec) {
+    connection->stream.socket().set_option(tcp::no_delay(true), ec);
+    co_return acquire_result{lend(std::move(connection))};
+  }
+  --open_;
+  // The slot this attempt held is free again: let a waiter use it.
+  release(nullptr, false);
+  const bool timed_out = ec == beast::error::timeout;
+  co_return acquire_result{{}, timed_out ? acquire_error::timeout : acquire_error::connect_failed,
+                           (timed_out ? "connect timeout to " : "connect to ") +
+                               endpoints_[endpoint].address().to_string() + ":" +
+                               std::to_string(endpoints_[endpoint].port()) + " failed" +
+                               (timed_out ? "" : ": " + ec.message())};
+}
+
+awaitable<acquire_result> upstream_pool::wait_for_connection(core::time_point deadline,
+                                                             std::optional<std::size_t> avoid) {
+  waiter self(executor_);
+  self.timer.expires_at(std::chrono::steady_clock::time_point(deadline.time_since_epoch()));
+  waiters_.push_back(&self);
+  co_await self.timer.async_wait(use_nothrow);
+  // Still queued means the deadline passed (or the coroutine is being torn down).
+  std::erase(waiters_, &self);
+  if (self.handed) co_return acquire_result{lend(std::move(self.handed))};
+  if (self.slot_free) co_return co_await connect(pick_endpoint(avoid), deadline);
+  co_return acquire_result{{}, acquire_error::timeout, "timed out waiting for an upstream connection"};
+}
+
+void upstream_pool::release(std::shared_ptr<upstream_connection> connection, bool reusable) {
+  if (shut_down_) return;  // the connection closes with its last owner
+  if (connection) --in_use_[connection->endpoint];
+  if (connection && !reusable) {
+    close_connection(*connection);
+    --open_;
+    connection.reset();
+  }
+  if (!waiters_.empty()) {
+    waiter* next = waiters_.front();
+    waiters_.pop_front();
+    if (connection) {
+      connection->reused = true;
+      next->handed = std::move(connection);
+    } else if (open_ < upstream_.pool.max_connections) {
+      next->slot_free = true;
+    } else {
+      waiters_.push_front(next);  // nothing to give yet
+      return;
+    }
+    next->timer.cancel();
+    return;
+  }
+  if (connection) park_idle(std::move(connection));
+}
+
+void upstream_pool::park_idle(std::shared_ptr<upstream_connection> connection) {
+  auto& idle = idle_[connection->endpoint];
+  std::size_t idle_total = 0;
+  for (const auto& list : idle_) idle_total += list.size();
+  if (idle_total >= upstream_.pool.max_idle) {
+    close_connection(*connection);
+    --open_;
+    return;
+  }
+  connection->reused = true;
+  connection->idle_since = steady_now();
+  watch_idle(connection);
+  idle.push_back(std::move(connection));
+}
+
+// An idle connection that becomes readable was closed by the upstream (or
+// sent something unasked): either way it must not carry another request.
+// take_idle() cancels the wait; a completion that raced with reuse finds the
+// connection no longer idle and leaves it alone.
+void upstream_pool::watch_idle(const std::shared_ptr<upstream_connection>& connection) {
+  connection->stream.socket().async_wait(
+      tcp::socket::wait_read,
+      [this, weak = std::weak_ptr<upstream_connection>(connection)](error_code ec) {
+        if (ec == net::error::operation_aborted) return;
+        if (auto alive = weak.lock()) forget_idle(alive.get());
+      });
+}
+
+void upstream_pool::forget_idle(const upstream_connection* connection) {
+  auto& idle = idle_[connection->endpoint];
+  const auto it = std::find_if(idle.begin(), idle.end(),
+                               [&](const auto& entry) { return entry.get() == connection; });
+  if (it == idle.end()) return;
+  close_connection(**it);
+  idle.erase(it);
+  --open_;
+  release(nullptr, false);  // a waiter may use the freed slot
+}
+
+void upstream_pool::close_connection(upstream_connection& connection) {
+  error_code ignored;
+  connection.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  connection.stream.socket().close(ignored);
+}
+
+void upstream_pool::close_expired_idle(core::time_point now) {
+  for (auto& idle : idle_) {
+    std::erase_if(idle, [&](const std::shared_ptr<upstream_connection>& connection) {
+      if (now - connection->idle_since < upstream_.pool.idle_timeout) return false;
+      close_connection(*connection);
+      --open_;
+      return true;
+    });
+  }
+}
+
+void upstream_pool::close_all_idle() {
+  for (auto& idle : idle_) {
+    for (auto& connection : idle) {
+      close_connection(*connection);
+      --open_;
+    }
+    idle.clear();
+  }
+}
+
+void upstream_pool::shut_down() {
+  close_all_idle();
+  shut_down_ = true;
+}
+
+pool_stats upstream_pool::stats() const {
+  pool_stats stats{.open = open_, .pending = static_cast<uint32_t>(waiters_.size())};
+  for (const auto& idle : idle_) stats.idle += static_cast<uint32_t>(idle.size());
+  return stats;
+}
+
+}  // namespace bulwark::proxy
