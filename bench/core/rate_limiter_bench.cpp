@@ -1,0 +1,92 @@
+// ns per rate-limit decision: each limiter on one shared key (1 and 2 threads,
+// the 2-thread figure being the contended one), and key_table lookup + decision
+// over 100k keys drawn at random from a pre-generated list.
+//
+// Time advances 1 us per call with a rate of 1 per ns, so nearly every decision is
+// an admission, i.e. the CAS (write) path; refusals only read and are cheaper.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/gcra.h"
+#include "core/key_table.h"
+#include "core/sliding_window.h"
+#include "core/token_bucket.h"
+
+namespace bulwark::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+const rate_limit_spec fast_spec{1'000'000'000, 1s, 1'000};
+
+template <class Limiter>
+void one_key(benchmark::State& state, Limiter& limiter) {
+  std::int64_t now = 1'000'000'000'000 + state.thread_index() * 500;
+  for (auto _ : state) {
+    now += 1'000;
+    benchmark::DoNotOptimize(limiter.try_acquire(time_point{duration{now}}));
+  }
+}
+
+token_bucket shared_bucket(fast_spec);
+gcra shared_gcra(fast_spec);
+sliding_window shared_window({sliding_window::max_count, 1s, 0});
+
+void token_bucket_one_key(benchmark::State& state) { one_key(state, shared_bucket); }
+void gcra_one_key(benchmark::State& state) { one_key(state, shared_gcra); }
+void sliding_window_one_key(benchmark::State& state) { one_key(state, shared_window); }
+
+BENCHMARK(token_bucket_one_key)->Threads(1)->Threads(2);
+BENCHMARK(gcra_one_key)->Threads(1)->Threads(2);
+BENCHMARK(sliding_window_one_key)->Threads(1)->Threads(2);
+
+// 100k client addresses and a random access sequence over them, materialised in
+// order (2^20 keys, every address about ten times) so that reading the next key
+// streams through memory and the benchmark measures the table, not its own list.
+struct key_workload {
+  static constexpr std::size_t keys = 100'000;
+  static constexpr std::size_t accesses = 1 << 20;
+  std::vector<std::string> sequence;
+
+  static std::string address(std::size_t i) {
+    std::string a = "10.";
+    for (const std::size_t octet : {i >> 16, (i >> 8) & 255, i & 255}) {
+      a += std::to_string(octet);
+      a += '.';
+    }
+    a.pop_back();
+    return a;
+  }
+
+  key_workload() {
+    std::mt19937_64 rng(1);
+    sequence.reserve(accesses);
+    for (std::size_t i = 0; i < accesses; ++i) sequence.push_back(address(rng() % keys));
+  }
+};
+
+void key_table_100k(benchmark::State& state) {
+  static const key_workload workload;
+  static key_table<token_bucket> table(2 * key_workload::keys, [](std::string_view) {
+    return std::make_shared<token_bucket>(fast_spec);
+  });
+  if (state.thread_index() == 0) {
+    for (std::size_t i = 0; i < key_workload::keys; ++i) table.get(key_workload::address(i));
+  }
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * (key_workload::accesses / 2);
+  std::int64_t now = 1'000'000'000'000;
+  for (auto _ : state) {
+    now += 1'000;
+    const std::string& key = workload.sequence[i++ & (key_workload::accesses - 1)];
+    benchmark::DoNotOptimize(table.with(key, [now](token_bucket& bucket) {
+      return bucket.try_acquire(time_point{duration{now}});
+    }));
+  }
+}
+BENCHMARK(key_table_100k)->Threads(1)->Threads(2);
+
+}  // namespace
+}  // namespace bulwark::core
