@@ -5,17 +5,19 @@
 // interleave. This is not the access log: it is rare and may block briefly.
 #pragma once
 
+#include <cmath>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace bulwark::observe {
 
 enum class log_level { debug, info, warn, error };
 
-// A field value is either a JSON string (quoted on output) or raw JSON
-// (a number, true/false/null) when built with log_field::raw().
+// A field value: a string (quoted on output), a bool (true/false) or a
+// number (written raw; NaN and infinities, which JSON lacks, become null).
 struct log_field {
   std::string_view key;
   std::string value;
@@ -24,9 +26,16 @@ struct log_field {
   log_field(std::string_view k, std::string_view v) : key(k), value(v) {}
   log_field(std::string_view k, const char* v) : key(k), value(v) {}
   log_field(std::string_view k, const std::string& v) : key(k), value(v) {}
+  log_field(std::string_view k, bool b) : key(k), value(b ? "true" : "false"), quoted(false) {}
   template <class Number>
-    requires std::is_arithmetic_v<Number>
-  log_field(std::string_view k, Number n) : key(k), value(std::to_string(n)), quoted(false) {}
+    requires(std::is_arithmetic_v<Number> && !std::is_same_v<Number, bool>)
+  log_field(std::string_view k, Number n)
+      : key(k), value(json_number(static_cast<double>(n), std::to_string(n))), quoted(false) {}
+
+ private:
+  static std::string json_number(double as_double, std::string text) {
+    return std::isfinite(as_double) ? std::move(text) : std::string("null");
+  }
 };
 
 void log(log_level level, std::string_view message, std::initializer_list<log_field> fields = {});

@@ -38,8 +38,9 @@ void remove_hop_by_hop(http::header<isRequest, Fields>& header) {
     for (const auto option : split_list(field->value())) named.emplace_back(option);
   }
   for (const auto& name : named) {
-    // Connection may name a framing field; those are reset from the body later.
-    header.erase(name);
+    // A Connection option naming Content-Length is bogus: framing is decided
+    // from the body, so the length stays.
+    if (!iequals(name, "content-length")) header.erase(name);
   }
   for (const auto field : {http::field::connection, http::field::keep_alive,
                            http::field::proxy_connection, http::field::te,
@@ -54,26 +55,22 @@ template void remove_hop_by_hop(http::header<false, http::fields>&);
 
 void prepare_upstream_request(http::request<http::buffer_body>& request,
                               std::string_view client_ip, bool chunked_body) {
-  const auto content_length = request.find(http::field::content_length);
-  const std::string length =
-      content_length == request.end() ? std::string{} : std::string(content_length->value());
   remove_hop_by_hop(request);
   request.erase(http::field::expect);
 
   append_to_list(request, "X-Forwarded-For", client_ip);
   request.set("X-Forwarded-Proto", "http");
+  // Set from Host, or removed: a client's own copy must never pass as ours.
   const auto host = request.find(http::field::host);
   if (host != request.end()) {
     request.set("X-Forwarded-Host", std::string(host->value()));
+  } else {
+    request.erase("X-Forwarded-Host");
   }
   append_to_list(request, "Via", via_value);
 
   request.version(11);
-  if (chunked_body) {
-    request.chunked(true);
-  } else if (!length.empty()) {
-    request.set(http::field::content_length, length);
-  }
+  if (chunked_body) request.chunked(true);
 }
 
 void prepare_client_response(http::response_header<>& response) {

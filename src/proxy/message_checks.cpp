@@ -102,6 +102,10 @@ std::string_view check_request_framing(const std::vector<std::string_view>& cont
   for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
     if (iequals(codings[i], "chunked")) return "chunked applied more than once";
   }
+  // The gateway decodes chunked only and re-frames the body; forwarding, say,
+  // gzip-coded bytes without their coding would corrupt them, so any other
+  // coding is refused (nginx and Envoy refuse them too).
+  if (codings.size() > 1) return "transfer coding other than chunked";
   return {};
 }
 

@@ -40,8 +40,9 @@ std::string_view check_header_section(std::string_view section);
 // Checks message framing after parsing. `content_lengths` and
 // `transfer_encodings` are the values of every such field line, in order.
 // Refuses: both fields; more than one Content-Length (even equal ones) or a
-// list; a Transfer-Encoding whose final coding is not chunked, or with chunked
-// twice; Transfer-Encoding in an HTTP/1.0 request.
+// list; a Transfer-Encoding other than exactly chunked (a final coding that
+// is not chunked, chunked twice, or any other coding, which the gateway could
+// not pass on intact); Transfer-Encoding in an HTTP/1.0 request.
 std::string_view check_request_framing(const std::vector<std::string_view>& content_lengths,
                                        const std::vector<std::string_view>& transfer_encodings,
                                        unsigned http_version);

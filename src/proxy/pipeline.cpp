@@ -12,7 +12,8 @@ pipeline::pipeline(std::shared_ptr<const config::gateway_config> config)
 
 awaitable<phase_result> pipeline::run_request_phases(request_context& ctx) const {
   for (const auto& phase : phases_) {
-    if (co_await phase->on_request(ctx) == phase_result::respond) co_return phase_result::respond;
+    const auto result = co_await phase->on_request(ctx);
+    if (result == phase_result::respond) co_return phase_result::respond;
   }
   co_return phase_result::proceed;
 }

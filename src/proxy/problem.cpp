@@ -43,6 +43,7 @@ local_response problem(unsigned status, std::string_view detail, std::string_vie
   using observe::json_quote;
   local_response response;
   response.status = status;
+  response.request_id = request_id;
   response.content_type = "application/problem+json";
   response.body = "{\"type\":\"about:blank\",\"title\":" + json_quote(title_of(status)) +
                   ",\"status\":" + std::to_string(status) + ",\"detail\":" + json_quote(detail) +

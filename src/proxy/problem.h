@@ -18,6 +18,7 @@ std::string_view to_string(error_source source);
 // A complete response made by the gateway instead of the upstream.
 struct local_response {
   unsigned status = 500;
+  std::string request_id;  // sent in the request id header
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields, e.g. Retry-After

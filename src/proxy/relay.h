@@ -39,6 +39,9 @@ awaitable<relay_result> relay_message(beast::tcp_stream& in, beast::flat_buffer&
     return to_asio(std::min(steady_now() + idle, deadlines.overall));
   };
   relay_result result;
+  // Beast reads into the free capacity of the dynamic buffer (512 bytes at
+  // least); without room, a large body would move 512 bytes per system call.
+  in_buffer.reserve(scratch.size());
   http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
   auto& body = parser.get().body();
   do {

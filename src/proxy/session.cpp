@@ -187,9 +187,11 @@ awaitable<bool> session::serve_request(request_parser& parser) {
                          ctx.request_id, head_request, false);
     co_return false;
   }
-  if (co_await phases.run_request_phases(ctx) == phase_result::respond) {
+  const auto decided = co_await phases.run_request_phases(ctx);
+  if (decided == phase_result::respond) {
     const bool keep = wants_keep_alive && parser.is_done();
-    co_return co_await write_local(*ctx.answer, ctx.request_id, head_request, keep);
+    const bool kept = co_await write_local(*ctx.answer, ctx.request_id, head_request, keep);
+    co_return kept;
   }
   if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
   client_side client{stream_, buffer_, parser, {scratch_.get(), scratch_size},
@@ -211,6 +213,7 @@ awaitable<bool> session::write_local(const local_response& answer, std::string_v
   http::response<http::string_body> response{static_cast<http::status>(answer.status), 11};
   response.set(http::field::content_type, answer.content_type);
   for (const auto& [name, value] : answer.headers) response.insert(name, value);
+  if (request_id.empty()) request_id = answer.request_id;
   if (!request_id.empty()) {
     response.set(worker_.phases().config().observe.request_id_header, request_id);
   }

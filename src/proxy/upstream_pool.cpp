@@ -94,13 +94,15 @@ awaitable<acquire_result> upstream_pool::acquire(core::time_point deadline,
   const std::size_t endpoint = pick_endpoint(avoid);
   if (auto idle = take_idle(endpoint)) co_return acquire_result{lend(std::move(idle))};
   if (open_ < upstream_.pool.max_connections || make_room()) {
-    co_return co_await connect(endpoint, deadline);
+    auto connected = co_await connect(endpoint, deadline);
+    co_return connected;
   }
   if (waiters_.size() >= upstream_.max_pending) {
     co_return acquire_result{{}, acquire_error::pool_full,
                              "upstream connection pool and pending queue are full"};
   }
-  co_return co_await wait_for_connection(deadline, avoid);
+  auto waited = co_await wait_for_connection(deadline, avoid);
+  co_return waited;
 }
 
 // At max_connections with idle connections to other endpoints: close the
@@ -147,7 +149,10 @@ awaitable<acquire_result> upstream_pool::wait_for_connection(core::time_point de
   // Still queued means the deadline passed (or the coroutine is being torn down).
   std::erase(waiters_, &self);
   if (self.handed) co_return acquire_result{lend(std::move(self.handed))};
-  if (self.slot_free) co_return co_await connect(pick_endpoint(avoid), deadline);
+  if (self.slot_free) {
+    auto connected = co_await connect(pick_endpoint(avoid), deadline);
+    co_return connected;
+  }
   co_return acquire_result{{}, acquire_error::timeout, "timed out waiting for an upstream connection"};
 }
 
