@@ -4,14 +4,24 @@
 
 #include <iostream>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "admin/admin_server.h"
 #include "config/loader.h"
 #include "core/units.h"
 #include "observe/log.h"
-#include "proxy/server.h"
+#include "proxy/gateway.h"
 
 namespace {
 
 using namespace bulwark;
+namespace net = boost::asio;
 
 void print_errors(const std::vector<config::error>& errors, std::ostream& out) {
   for (const auto& error : errors) out << error.to_string() << '\n';
@@ -29,22 +39,63 @@ int check(const std::string& path) {
   return 0;
 }
 
+// Polls until in-flight requests are done or the drain timeout passes; the
+// admin API keeps answering meanwhile (readiness says "draining").
+net::awaitable<void> wait_for_drain(proxy::gateway& gateway, net::io_context& main_io) {
+  const auto until = std::chrono::steady_clock::now() + gateway.drain_timeout();
+  net::steady_timer timer(main_io);
+  while (!gateway.drained() && std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  main_io.stop();
+}
+
+// Serves until SIGTERM/SIGINT; SIGHUP reloads the configuration file.
+int serve(proxy::gateway& gateway, net::io_context& main_io) {
+  net::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+          gateway.reload();
+          signals.async_wait(on_signal);
+          return;
+        }
+        observe::log(observe::log_level::info, "draining", {{"signal", signal}});
+        gateway.begin_drain();
+        net::co_spawn(main_io, wait_for_drain(gateway, main_io), net::detached);
+      };
+  signals.async_wait(on_signal);
+  main_io.run();
+  gateway.stop();
+  observe::log(observe::log_level::info, "stopped");
+  return 0;
+}
+
 int run(const std::string& path, const std::string& drain_timeout) {
-  proxy::server_options options;
   const auto drain = core::parse_duration(drain_timeout);
   if (!drain.ok()) {
     std::cerr << "--drain-timeout: " << drain.error << " (got " << drain_timeout << ")\n";
     return 2;
   }
-  options.drain_timeout = *drain.value;
-  const auto loaded = config::load_file(path);
-  if (!loaded.ok()) {
-    print_errors(loaded.errors, std::cerr);
+  const auto loaded = proxy::load_config(path);
+  if (!loaded.result.ok()) {
+    print_errors(loaded.result.errors, std::cerr);
     observe::log(observe::log_level::error, "invalid configuration",
-                 {{"file", path}, {"errors", loaded.errors.size()}});
+                 {{"file", path}, {"errors", loaded.result.errors.size()}});
     return 1;
   }
-  return proxy::run_server(loaded.config, options);
+  // The main thread serves the admin API and handles signals; the workers
+  // serve traffic (DESIGN.md §3).
+  net::io_context main_io;
+  proxy::gateway gateway(path, *drain.value);
+  if (!gateway.start(loaded)) return 1;
+  admin::admin_server admin(main_io, gateway, "");
+  if (!admin.start(loaded.result.config->admin_server.bind)) return 1;
+  observe::log(observe::log_level::info, "ready",
+               {{"workers", gateway.worker_count()}, {"config_hash", loaded.hash}});
+  return serve(gateway, main_io);
 }
 
 }  // namespace

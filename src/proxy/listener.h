@@ -1,9 +1,12 @@
 // A configured listener's admission state, shared by every worker's acceptor
 // for it (DESIGN.md §4 listeners[].limits): open connections against
 // max_connections and max_connections_per_ip, and the shedding threshold.
+// The limits are atomics so that a reload can change them while connections
+// are counted; the counts themselves survive reloads.
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -17,9 +20,12 @@ enum class admission { admitted, over_max, over_per_ip };
 
 class listener_state {
  public:
-  explicit listener_state(const config::listener& listener) : listener_(listener) {}
+  explicit listener_state(const config::listener& listener) : name_(listener.name) {
+    set_limits(listener.limits);
+  }
 
-  const config::listener& config() const { return listener_; }
+  const std::string& name() const { return name_; }
+  void set_limits(const config::listener_limits& limits);
 
   // Counts a new connection from `client_ip`, or refuses it. Every admitted
   // connection must be given back with release().
@@ -29,16 +35,16 @@ class listener_state {
   // True while open connections are above shed_at × max_connections: new
   // requests are then answered 503 at once instead of queueing.
   bool shedding() const {
-    return active_.load(std::memory_order_relaxed) > shed_threshold();
+    return active_.load(std::memory_order_relaxed) > shed_threshold_.load(std::memory_order_relaxed);
   }
   uint32_t active() const { return active_.load(std::memory_order_relaxed); }
+  uint32_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
 
  private:
-  uint32_t shed_threshold() const {
-    return static_cast<uint32_t>(listener_.limits.shed_at * listener_.limits.max_connections);
-  }
-
-  const config::listener listener_;
+  const std::string name_;
+  std::atomic<uint32_t> max_connections_{0};
+  std::atomic<uint32_t> max_per_ip_{0};
+  std::atomic<uint32_t> shed_threshold_{0};
   std::atomic<uint32_t> active_{0};
   // Per-address counts change once per connection, not per request, so a
   // plain mutex is cheap here; entries are erased at zero, so the map holds
@@ -50,10 +56,9 @@ class listener_state {
 // An admitted connection's place in its listener, given back on destruction.
 class connection_slot {
  public:
-  connection_slot(listener_state& listener, std::string client_ip)
-      : listener_(&listener), client_ip_(std::move(client_ip)) {}
-  connection_slot(connection_slot&& other) noexcept
-      : listener_(std::exchange(other.listener_, nullptr)), client_ip_(std::move(other.client_ip_)) {}
+  connection_slot(std::shared_ptr<listener_state> listener, std::string client_ip)
+      : listener_(std::move(listener)), client_ip_(std::move(client_ip)) {}
+  connection_slot(connection_slot&& other) noexcept = default;
   connection_slot(const connection_slot&) = delete;
   connection_slot& operator=(const connection_slot&) = delete;
   connection_slot& operator=(connection_slot&&) = delete;
@@ -65,7 +70,7 @@ class connection_slot {
   const std::string& client_ip() const { return client_ip_; }
 
  private:
-  listener_state* listener_;
+  std::shared_ptr<listener_state> listener_;  // kept alive while a connection of a removed listener ends
   std::string client_ip_;
 };
 

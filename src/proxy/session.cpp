@@ -37,16 +37,20 @@ local_response parse_failure(const error_code& ec, std::string_view request_id) 
 
 }  // namespace
 
-awaitable<void> serve_connection(worker& owner, tcp::socket socket, connection_slot slot) {
-  session connection(owner, std::move(socket), std::move(slot));
+awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+                                 std::shared_ptr<const config::listener> settings,
+                                 connection_slot slot) {
+  session connection(owner, std::move(socket), std::move(settings), std::move(slot));
   co_await connection.run();
 }
 
-session::session(worker& owner, tcp::socket socket, connection_slot slot)
+session::session(worker& owner, tcp::socket socket,
+                 std::shared_ptr<const config::listener> settings, connection_slot slot)
     : worker_(owner),
       stream_(std::move(socket)),
       slot_(std::move(slot)),
-      limits_(slot_.listener().config().limits),
+      settings_(std::move(settings)),
+      limits_(settings_->limits),
       connected_at_(steady_now()) {
   error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
@@ -173,9 +177,10 @@ awaitable<session::read_status> session::read_header(std::optional<request_parse
 awaitable<bool> session::serve_request(request_parser& parser) {
   auto& request = parser.get();
   const bool head_request = request.method() == http::verb::head;
-  const auto& phases = worker_.phases();
+  const auto snapshot = worker_.snapshot();  // held until this request is done
+  const auto& phases = *snapshot->phases;
   request_context ctx{.config = phases.config(),
-                      .listener = slot_.listener().config(),
+                      .listener = *settings_,
                       .request = request,
                       .client_ip = slot_.client_ip(),
                       .start = steady_now()};
@@ -196,7 +201,8 @@ awaitable<bool> session::serve_request(request_parser& parser) {
   if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
   client_side client{stream_, buffer_, parser, {scratch_.get(), scratch_size},
                      limits_.idle_timeout, wants_keep_alive};
-  auto forwarded = co_await forward(ctx, client, worker_.pool(ctx.route->upstream_index), phases);
+  auto forwarded =
+      co_await forward(ctx, client, *snapshot->pools[ctx.route->upstream_index], phases);
   if (forwarded.answer) {
     const bool keep = wants_keep_alive && forwarded.client_reusable && parser.is_done();
     const bool kept = co_await write_local(*forwarded.answer, ctx.request_id, head_request, keep);
@@ -215,7 +221,7 @@ awaitable<bool> session::write_local(const local_response& answer, std::string_v
   for (const auto& [name, value] : answer.headers) response.insert(name, value);
   if (request_id.empty()) request_id = answer.request_id;
   if (!request_id.empty()) {
-    response.set(worker_.phases().config().observe.request_id_header, request_id);
+    response.set(request_id_header(), request_id);
   }
   keep_alive = keep_alive && !answer.close_connection;
   response.keep_alive(keep_alive);
@@ -228,6 +234,10 @@ awaitable<bool> session::write_local(const local_response& answer, std::string_v
   stream_.expires_after(limits_.idle_timeout);
   auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
   co_return keep_alive && !ec;
+}
+
+const std::string& session::request_id_header() const {
+  return worker_.snapshot()->phases->config().observe.request_id_header;
 }
 
 awaitable<void> session::lingering_close() {

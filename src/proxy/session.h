@@ -16,11 +16,14 @@ namespace bulwark::proxy {
 class worker;
 
 // Serves one accepted connection until it closes; the coroutine owns the session.
-awaitable<void> serve_connection(worker& owner, tcp::socket socket, connection_slot slot);
+awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+                                 std::shared_ptr<const config::listener> settings,
+                                 connection_slot slot);
 
 class session {
  public:
-  session(worker& owner, tcp::socket socket, connection_slot slot);
+  session(worker& owner, tcp::socket socket, std::shared_ptr<const config::listener> settings,
+          connection_slot slot);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -42,12 +45,16 @@ class session {
   awaitable<bool> serve_request(request_parser& parser);
   awaitable<bool> write_local(const local_response& response, std::string_view request_id,
                               bool head_request, bool keep_alive);
+  const std::string& request_id_header() const;
   awaitable<void> lingering_close();
 
   worker& worker_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   connection_slot slot_;
+  // The listener's settings when the connection was accepted: a reload
+  // applies to new connections.
+  std::shared_ptr<const config::listener> settings_;
   const config::listener_limits& limits_;
   core::time_point connected_at_;
   std::unique_ptr<char[]> scratch_;  // body relay buffer, allocated on first use

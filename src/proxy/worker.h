@@ -19,10 +19,25 @@ namespace bulwark::proxy {
 
 class session;
 
+// What a request runs on: the phases of one configuration and this worker's
+// pools for its upstreams. A session holds it for the whole request, so a
+// reload never changes the rules under a request in flight.
+struct worker_snapshot {
+  std::shared_ptr<const pipeline> phases;
+  std::vector<std::shared_ptr<upstream_pool>> pools;  // by upstream index
+};
+
+// A listener's acceptor on this worker, with the settings its new
+// connections get.
+struct listener_binding {
+  std::shared_ptr<listener_state> state;
+  std::shared_ptr<const config::listener> settings;
+  tcp::acceptor acceptor;
+};
+
 class worker {
  public:
-  worker(std::size_t index, std::shared_ptr<const pipeline> phases,
-         const std::vector<std::vector<tcp::endpoint>>& upstream_endpoints);
+  explicit worker(std::size_t index);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -30,8 +45,6 @@ class worker {
   net::io_context& io() { return io_; }
   std::size_t index() const { return index_; }
 
-  // Before start(): an acceptor bound for `listener`, owned by this worker.
-  void add_acceptor(tcp::acceptor acceptor, listener_state& listener);
   void start();
   // From any thread: stop accepting, let in-flight requests finish, close idle connections.
   void drain();
@@ -39,26 +52,34 @@ class worker {
   void stop();
   std::size_t active_sessions() const { return active_sessions_.load(std::memory_order_relaxed); }
 
+  // From any thread (posted): new requests use `phases`; pools of upstreams
+  // whose settings did not change are kept, with their idle connections.
+  void install(std::shared_ptr<const pipeline> phases,
+               std::vector<std::vector<tcp::endpoint>> upstream_endpoints);
+  // From any thread (posted): start accepting on `binding.acceptor`.
+  void open_listener(std::shared_ptr<listener_binding> binding);
+  // From any thread (posted): new connections of `name` get `settings`.
+  void update_listener(const std::string& name, std::shared_ptr<const config::listener> settings);
+  // From any thread (posted): stop accepting on listener `name`.
+  void close_listener(const std::string& name);
+
+  // Pool statistics summed over this worker's current pools, by upstream name.
+  // From any thread.
+  std::vector<std::pair<std::string, pool_stats>> pool_usage();
+
   // For sessions, on this worker's thread.
-  const pipeline& phases() const { return *phases_; }
-  upstream_pool& pool(std::size_t upstream_index) { return *pools_[upstream_index]; }
+  std::shared_ptr<const worker_snapshot> snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
   void add_session(session* s);
   void remove_session(session* s);
 
  private:
-  struct acceptor_entry {
-    tcp::acceptor acceptor;
-    listener_state* listener;
-  };
-
-  awaitable<void> accept_loop(acceptor_entry& entry);
+  awaitable<void> accept_loop(std::shared_ptr<listener_binding> binding);
   awaitable<void> sweep_idle_connections();
 
   std::size_t index_;
-  std::shared_ptr<const pipeline> phases_;
-  std::vector<std::unique_ptr<upstream_pool>> pools_;
-  std::vector<std::unique_ptr<acceptor_entry>> acceptors_;
+  std::shared_ptr<const worker_snapshot> snapshot_;
+  std::vector<std::shared_ptr<listener_binding>> listeners_;
   std::unordered_set<session*> sessions_;
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;

@@ -55,7 +55,10 @@ nlohmann::json json_body(const http_response& response) {
 
 class Proxy : public ::testing::Test {
  protected:
-  void start(const std::string& yaml) { gateway_.emplace(start_bulwark(yaml)); }
+  // Each gateway gets its own admin port from the OS, so tests can run in parallel.
+  void start(const std::string& yaml) {
+    gateway_.emplace(start_bulwark(yaml + "admin:\n  address: 127.0.0.1:0\n"));
+  }
   void start_default(const std::string& limits = "", const std::string& upstream_extra = "",
                      const std::string& route_extra = "") {
     start(simple_config(upstream_.port, limits, upstream_extra, route_extra));

@@ -1,0 +1,277 @@
+#include "proxy/gateway.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "observe/log.h"
+#include "proxy/pipeline.h"
+#include "proxy/worker.h"
+
+namespace bulwark::proxy {
+namespace {
+
+using observe::log;
+using observe::log_level;
+
+std::string fnv1a_hex(std::string_view bytes) {
+  uint64_t hash = 14695981039346656037ull;
+  for (const unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+         std::to_string(endpoint.port());
+}
+
+std::optional<std::vector<std::vector<tcp::endpoint>>> resolve_upstreams(
+    const config::gateway_config& config, std::vector<std::string>& problems) {
+  net::io_context io;
+  tcp::resolver resolver(io);
+  std::vector<std::vector<tcp::endpoint>> resolved;
+  for (const auto& upstream : config.upstreams) {
+    auto& endpoints = resolved.emplace_back();
+    for (const auto& address : upstream.endpoints) {
+      error_code ec;
+      const auto results = resolver.resolve(address.host, std::to_string(address.port),
+                                            tcp::resolver::numeric_service, ec);
+      if (ec || results.empty()) {
+        problems.push_back("upstreams." + upstream.name + ": cannot resolve " + address.text() +
+                           ": " + ec.message());
+        return std::nullopt;
+      }
+      endpoints.push_back(results.begin()->endpoint());
+    }
+  }
+  return resolved;
+}
+
+std::optional<tcp::acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
+                                           error_code& ec) {
+  tcp::acceptor acceptor(io);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    // Every worker binds its own acceptor to the same port; the kernel
+    // spreads new connections over them.
+    const int on = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      ec.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return std::nullopt;
+  return acceptor;
+}
+
+}  // namespace
+
+loaded_config load_config(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return {config::load_file(path), {}};  // the loader words the error
+  std::ostringstream text;
+  text << file.rdbuf();
+  return {config::load_string(text.str(), path), fnv1a_hex(text.str())};
+}
+
+gateway::gateway(std::string config_path, core::duration drain_timeout)
+    : config_path_(std::move(config_path)),
+      drain_timeout_(drain_timeout),
+      started_at_(steady_now()) {}
+
+gateway::~gateway() {
+  workers_.clear();  // joins the threads before the listener states go
+}
+
+bool gateway::start(const loaded_config& loaded) {
+  const auto& config = *loaded.result.config;
+  const std::size_t count =
+      config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<worker>(i));
+  std::vector<std::string> problems;
+  if (!apply(loaded.result.config, loaded.hash, problems)) {
+    for (const auto& problem : problems) log(log_level::error, "cannot start", {{"error", problem}});
+    return false;
+  }
+  for (auto& w : workers_) w->start();
+  running_ = true;
+  return true;
+}
+
+reload_result gateway::reload() {
+  reload_result result;
+  auto loaded = load_config(config_path_);
+  if (!loaded.result.ok()) {
+    for (const auto& error : loaded.result.errors) result.problems.push_back(error.to_string());
+  } else {
+    result.ok = apply(loaded.result.config, loaded.hash, result.problems);
+  }
+  result.hash = hash_;
+  if (result.ok) {
+    log(log_level::info, "configuration reloaded", {{"hash", hash_}});
+  } else {
+    for (const auto& problem : result.problems) {
+      log(log_level::error, "reload rejected; the running configuration stays", {{"error", problem}});
+    }
+  }
+  return result;
+}
+
+bool gateway::bind_new_listeners(const config::gateway_config& next,
+                                 std::map<std::string, opened_listener>& opened,
+                                 std::vector<std::string>& problems) {
+  for (const auto& listener : next.listeners) {
+    const auto current = listeners_.find(listener.name);
+    if (current != listeners_.end() && current->second.configured.host == listener.bind.host &&
+        current->second.configured.port == listener.bind.port) {
+      continue;  // stays bound as it is
+    }
+    error_code ec;
+    const auto address = net::ip::make_address(listener.bind.host, ec);
+    if (ec) {
+      problems.push_back("listeners." + listener.name + ": " + listener.bind.host +
+                         " is not an IP address");
+      return false;
+    }
+    opened_listener fresh{{std::make_shared<listener_state>(listener), listener.bind,
+                           tcp::endpoint(address, listener.bind.port)},
+                          {}};
+    const auto settings = std::make_shared<const config::listener>(listener);
+    for (auto& w : workers_) {
+      auto acceptor = bind_acceptor(w->io(), fresh.bound.endpoint, ec);
+      if (!acceptor) {
+        problems.push_back("listeners." + listener.name + ": cannot bind " +
+                           endpoint_text(fresh.bound.endpoint) + ": " + ec.message());
+        return false;  // what was bound so far closes with `opened`
+      }
+      // The first bind fixes the port (the OS picks one for port 0); the
+      // other workers bind the same one.
+      fresh.bound.endpoint.port(acceptor->local_endpoint().port());
+      fresh.bindings.push_back(std::make_shared<listener_binding>(
+          listener_binding{fresh.bound.state, settings, std::move(*acceptor)}));
+    }
+    opened.emplace(listener.name, std::move(fresh));
+  }
+  return true;
+}
+
+bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::string hash,
+                    std::vector<std::string>& problems) {
+  const auto endpoints = resolve_upstreams(*next, problems);
+  if (!endpoints) return false;
+  std::map<std::string, opened_listener> opened;
+  if (!bind_new_listeners(*next, opened, problems)) return false;
+
+  // Nothing can fail from here on: commit.
+  const auto phases = std::make_shared<const pipeline>(next);
+  for (auto& w : workers_) w->install(phases, *endpoints);
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    const auto& name = it->first;
+    const auto kept = std::find_if(next->listeners.begin(), next->listeners.end(),
+                                   [&](const config::listener& l) { return l.name == name; });
+    if (kept == next->listeners.end() || opened.contains(name)) {
+      for (auto& w : workers_) w->close_listener(name);
+      log(log_level::info, "listener closed", {{"listener", name}});
+      it = listeners_.erase(it);
+      continue;
+    }
+    it->second.state->set_limits(kept->limits);
+    const auto settings = std::make_shared<const config::listener>(*kept);
+    for (auto& w : workers_) w->update_listener(name, settings);
+    ++it;
+  }
+  for (auto& [name, fresh] : opened) {
+    for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->open_listener(fresh.bindings[i]);
+    log(log_level::info, "listening",
+        {{"listener", name}, {"address", endpoint_text(fresh.bound.endpoint)}});
+    listeners_.emplace(name, std::move(fresh.bound));
+  }
+  config_ = std::move(next);
+  hash_ = std::move(hash);
+  return true;
+}
+
+void gateway::begin_drain() {
+  draining_ = true;
+  for (auto& w : workers_) w->drain();
+}
+
+bool gateway::drained() const {
+  for (const auto& w : workers_) {
+    if (w->active_sessions() > 0) return false;
+  }
+  return true;
+}
+
+void gateway::stop() {
+  if (!drained()) log(log_level::warn, "drain timeout passed; closing the remaining connections");
+  workers_.clear();
+  running_ = false;
+}
+
+std::vector<std::string> gateway::not_ready_reasons() const {
+  std::vector<std::string> reasons;
+  if (draining()) {
+    reasons.push_back("draining");
+  } else if (!running_.load(std::memory_order_relaxed)) {
+    reasons.push_back("starting");
+  }
+  return reasons;
+}
+
+nlohmann::json gateway::status() const {
+  using nlohmann::json;
+  json listeners = json::array();
+  for (const auto& [name, bound] : listeners_) {
+    listeners.push_back({{"name", name},
+                         {"address", endpoint_text(bound.endpoint)},
+                         {"active_connections", bound.state->active()},
+                         {"max_connections", bound.state->max_connections()},
+                         {"shedding", bound.state->shedding()}});
+  }
+  std::map<std::string, pool_stats> pools;
+  for (const auto& w : workers_) {
+    for (const auto& [name, stats] : w->pool_usage()) {
+      auto& total = pools[name];
+      total.open += stats.open;
+      total.idle += stats.idle;
+      total.pending += stats.pending;
+    }
+  }
+  json upstreams = json::array();
+  for (const auto& upstream : config_->upstreams) {
+    json endpoints = json::array();
+    for (const auto& endpoint : upstream.endpoints) endpoints.push_back(endpoint.text());
+    const auto& pool = pools[upstream.name];
+    upstreams.push_back({{"name", upstream.name},
+                         {"endpoints", endpoints},
+                         {"pool", {{"open", pool.open},
+                                   {"idle", pool.idle},
+                                   {"in_use", pool.open - pool.idle},
+                                   {"pending", pool.pending},
+                                   {"max_connections_per_worker", upstream.pool.max_connections}}}});
+  }
+  json routes = json::array();
+  for (const auto& route : config_->routes) {
+    routes.push_back({{"name", route.name}, {"upstream", route.upstream}});
+  }
+  return {{"version", BULWARK_VERSION},
+          {"uptime_seconds",
+           std::chrono::duration_cast<std::chrono::seconds>(steady_now() - started_at_).count()},
+          {"config_file", config_path_},
+          {"config_hash", hash_},
+          {"workers", workers_.size()},
+          {"draining", draining()},
+          {"listeners", listeners},
+          {"upstreams", upstreams},
+          {"routes", routes}};
+}
+
+}  // namespace bulwark::proxy
