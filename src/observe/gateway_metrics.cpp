@@ -1,0 +1,99 @@
+// Registration of the DESIGN.md §8 families (see gateway_metrics.h).
+#include "observe/gateway_metrics.h"
+
+namespace bulwark::observe {
+
+std::string_view to_string(upstream_outcome outcome) {
+  switch (outcome) {
+    case upstream_outcome::success:
+      return "success";
+    case upstream_outcome::failure:
+      return "failure";
+    case upstream_outcome::timeout:
+      return "timeout";
+    case upstream_outcome::reset:
+      return "reset";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(rejection_reason reason) {
+  switch (reason) {
+    case rejection_reason::max:
+      return "max";
+    case rejection_reason::per_ip:
+      return "per_ip";
+    case rejection_reason::shed:
+      return "shed";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(reload_result result) {
+  switch (result) {
+    case reload_result::success:
+      return "success";
+    case reload_result::failure:
+      return "failure";
+  }
+  return "unknown";
+}
+
+gateway_metrics::gateway_metrics(metrics_registry& registry, std::string_view version)
+    : registry_(registry),
+      http_requests_(
+          registry.add_counter("bulwark_http_requests_total",
+                               "HTTP requests answered, by listener, route and status code.",
+                               {"listener", "route", "code"})),
+      http_request_duration_(registry.add_histogram(
+          "bulwark_http_request_duration_seconds",
+          "Time from the request head to the end of the response, by route.", {"route"},
+          {duration_buckets_seconds.begin(), duration_buckets_seconds.end()})),
+      upstream_requests_(registry.add_counter(
+          "bulwark_upstream_requests_total",
+          "Attempts sent to an upstream, by outcome (success, failure, timeout, reset).",
+          {"upstream", "outcome"})),
+      connections_active_(registry.add_gauge(
+          "bulwark_connections_active", "Client connections open, by listener.", {"listener"})),
+      connections_rejected_(registry.add_counter(
+          "bulwark_connections_rejected_total",
+          "Client connections refused, by listener and reason (max, per_ip, shed).",
+          {"listener", "reason"})),
+      config_reloads_(registry.add_counter("bulwark_config_reloads_total",
+                                           "Configuration reloads, by result (success, failure).",
+                                           {"result"})) {
+  registry.add_gauge("bulwark_build_info", "Always 1; the version is a label.", {"version"})
+      .with({version})
+      .add(registry.main_thread(), 1);
+  for (auto result : {reload_result::success, reload_result::failure}) {
+    config_reloads_.with({to_string(result)});
+  }
+}
+
+listener_metrics gateway_metrics::for_listener(std::string_view listener) const {
+  auto rejected = [&](rejection_reason reason) {
+    return connections_rejected_.with({listener, to_string(reason)});
+  };
+  return listener_metrics{connections_active_.with({listener}),
+                          {rejected(rejection_reason::max), rejected(rejection_reason::per_ip),
+                           rejected(rejection_reason::shed)}};
+}
+
+route_metrics gateway_metrics::for_route(std::string_view listener, std::string_view route) const {
+  return route_metrics{status_counter(http_requests_, {listener, route}),
+                       http_request_duration_.with({route})};
+}
+
+upstream_metrics gateway_metrics::for_upstream(std::string_view upstream) const {
+  auto outcome = [&](upstream_outcome o) {
+    return upstream_requests_.with({upstream, to_string(o)});
+  };
+  return upstream_metrics{{outcome(upstream_outcome::success), outcome(upstream_outcome::failure),
+                           outcome(upstream_outcome::timeout), outcome(upstream_outcome::reset)}};
+}
+
+void gateway_metrics::count_reload(reload_result result) const {
+  config_reloads_.with({to_string(result)}).inc(registry_.main_thread());
+}
+
+}  // namespace bulwark::observe

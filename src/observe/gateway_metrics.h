@@ -1,0 +1,83 @@
+// The gateway's own metric families, named as in DESIGN.md §8, and the
+// bundles of handles the proxy caches per listener, route and upstream.
+//
+// The proxy builds a listener_metrics / route_metrics / upstream_metrics when
+// it (re)loads a config and keeps it next to the listener, route or upstream it
+// describes; a request then touches only handles, never the registry. Because
+// series are keyed by label values, a bundle rebuilt on reload for a name that
+// still exists points at the same counters.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "observe/metrics.h"
+
+namespace bulwark::observe {
+
+// Request durations: 0.5 ms to 30 s (issue 4 §1).
+inline constexpr std::array<double, 15> duration_buckets_seconds = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+enum class upstream_outcome : std::uint8_t { success, failure, timeout, reset };
+enum class rejection_reason : std::uint8_t { max, per_ip, shed };
+enum class reload_result : std::uint8_t { success, failure };
+
+std::string_view to_string(upstream_outcome outcome);
+std::string_view to_string(rejection_reason reason);
+std::string_view to_string(reload_result result);
+
+struct listener_metrics {
+  gauge connections_active;
+  std::array<counter, 3> rejected;  // by rejection_reason
+
+  void reject(std::size_t thread, rejection_reason reason) const {
+    rejected[static_cast<std::size_t>(reason)].inc(thread);
+  }
+};
+
+struct route_metrics {
+  status_counter requests;  // {listener, route, code}
+  histogram duration;       // seconds
+
+  void record(std::size_t thread, int status, double seconds) const {
+    requests.inc(thread, status);
+    duration.observe(thread, seconds);
+  }
+};
+
+struct upstream_metrics {
+  std::array<counter, 4> requests;  // by upstream_outcome
+
+  void record(std::size_t thread, upstream_outcome outcome) const {
+    requests[static_cast<std::size_t>(outcome)].inc(thread);
+  }
+};
+
+class gateway_metrics {
+ public:
+  // Registers the families, bulwark_build_info{version} = 1, and both
+  // reload results (at 0), so a dashboard sees every series from the start.
+  gateway_metrics(metrics_registry& registry, std::string_view version);
+
+  // Every rejection reason is created at once, at 0, for the same reason.
+  listener_metrics for_listener(std::string_view listener) const;
+  route_metrics for_route(std::string_view listener, std::string_view route) const;
+  upstream_metrics for_upstream(std::string_view upstream) const;
+
+  void count_reload(reload_result result) const;
+
+  metrics_registry& registry() const { return registry_; }
+
+ private:
+  metrics_registry& registry_;
+  counter_family http_requests_;
+  histogram_family http_request_duration_;
+  counter_family upstream_requests_;
+  gauge_family connections_active_;
+  counter_family connections_rejected_;
+  counter_family config_reloads_;
+};
+
+}  // namespace bulwark::observe
