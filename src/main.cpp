@@ -39,6 +39,14 @@ int check(const std::string& path) {
   return 0;
 }
 
+// The admin bearer token from the environment variable the config names
+// (empty: /admin/* needs no token).
+std::string admin_token(const config::gateway_config& config) {
+  if (config.admin_server.token_env.empty()) return {};
+  const char* token = std::getenv(config.admin_server.token_env.c_str());
+  return token == nullptr ? std::string{} : std::string(token);
+}
+
 // Polls until in-flight requests are done or the drain timeout passes; the
 // admin API keeps answering meanwhile (readiness says "draining").
 net::awaitable<void> wait_for_drain(proxy::gateway& gateway, net::io_context& main_io) {
@@ -54,11 +62,13 @@ net::awaitable<void> wait_for_drain(proxy::gateway& gateway, net::io_context& ma
 // Serves until SIGTERM/SIGINT; SIGHUP reloads the configuration file.
 int serve(proxy::gateway& gateway, net::io_context& main_io) {
   net::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
-        if (signal == SIGHUP) {
-          gateway.reload();
+        if (signal == SIGHUP || signal == SIGUSR1) {
+          if (signal == SIGHUP) gateway.reload();
+          if (signal == SIGUSR1) gateway.reopen_access_log();
           signals.async_wait(on_signal);
           return;
         }
@@ -91,7 +101,7 @@ int run(const std::string& path, const std::string& drain_timeout) {
   net::io_context main_io;
   proxy::gateway gateway(path, *drain.value);
   if (!gateway.start(loaded)) return 1;
-  admin::admin_server admin(main_io, gateway, "");
+  admin::admin_server admin(main_io, gateway, admin_token(*loaded.result.config));
   if (!admin.start(loaded.result.config->admin_server.bind)) return 1;
   observe::log(observe::log_level::info, "ready",
                {{"workers", gateway.worker_count()}, {"config_hash", loaded.hash}});

@@ -1,6 +1,7 @@
 // ns per rate-limit decision: each limiter on one shared key (1 and 2 threads,
-// the 2-thread figure being the contended one), and key_table lookup + decision
-// over 100k keys drawn at random from a pre-generated list.
+// the 2-thread figure being the contended one), key_table lookup + decision over
+// 100k keys drawn at random from a pre-generated list, and the same under a spray
+// of distinct keys (create + evict on every call).
 //
 // Time advances 1 us per call with a rate of 1 per ns, so nearly every decision is
 // an admission, i.e. the CAS (write) path; refusals only read and are cheaper.
@@ -68,25 +69,49 @@ struct key_workload {
   }
 };
 
-void key_table_100k(benchmark::State& state) {
-  static const key_workload workload;
-  static key_table<token_bucket> table(2 * key_workload::keys, [](std::string_view) {
-    return std::make_shared<token_bucket>(fast_spec);
-  });
-  if (state.thread_index() == 0) {
-    for (std::size_t i = 0; i < key_workload::keys; ++i) table.get(key_workload::address(i));
-  }
-  std::size_t i = static_cast<std::size_t>(state.thread_index()) * (key_workload::accesses / 2);
+token_bucket fast_bucket(std::string_view /*key*/) {
+  return token_bucket(fast_spec);
+}
+
+template <class Table>
+void decide_over(benchmark::State& state, Table& table, const std::vector<std::string>& keys) {
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * (keys.size() / 2);
   std::int64_t now = 1'000'000'000'000;
   for (auto _ : state) {
     now += 1'000;
-    const std::string& key = workload.sequence[i++ & (key_workload::accesses - 1)];
+    const std::string& key = keys[i++ & (keys.size() - 1)];
     benchmark::DoNotOptimize(table.with(key, [now](token_bucket& bucket) {
       return bucket.try_acquire(time_point{duration{now}});
     }));
   }
 }
+
+// Lookup + decision, every key present (the table has room for all of them).
+void key_table_100k(benchmark::State& state) {
+  static const key_workload workload;
+  static key_table<token_bucket> table(2 * key_workload::keys, fast_bucket);
+  if (state.thread_index() == 0) {
+    for (std::size_t i = 0; i < key_workload::keys; ++i) table.get(key_workload::address(i));
+  }
+  decide_over(state, table, workload.sequence);
+}
 BENCHMARK(key_table_100k)->Threads(1)->Threads(2);
+
+// The spray: a table capped at 10k entries facing 2^20 distinct addresses, so
+// every call creates a state and evicts another.
+void key_table_spray(benchmark::State& state) {
+  static const std::vector<std::string> addresses = [] {
+    std::vector<std::string> all;
+    all.reserve(key_workload::accesses);
+    for (std::size_t i = 0; i < key_workload::accesses; ++i) {
+      all.push_back(key_workload::address(i));
+    }
+    return all;
+  }();
+  static key_table<token_bucket> table(10'000, fast_bucket);
+  decide_over(state, table, addresses);
+}
+BENCHMARK(key_table_spray)->Threads(1)->Threads(2);
 
 }  // namespace
 }  // namespace bulwark::core

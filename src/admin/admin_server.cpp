@@ -1,6 +1,7 @@
 #include "admin/admin_server.h"
 
 #include "observe/log.h"
+#include "observe/prometheus.h"
 #include "proxy/problem.h"
 
 namespace bulwark::admin {
@@ -77,6 +78,10 @@ admin_response admin_server::handle(std::string_view method, std::string_view ta
   if (path == "/health/live") {
     return method == "GET" ? json_response(200, {{"status", "live"}})
                            : problem_response(405, "use GET");
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return problem_response(405, "use GET");
+    return {200, std::string(observe::prometheus_content_type), gateway_.metrics_text()};
   }
   if (path == "/health/ready") {
     if (method != "GET") return problem_response(405, "use GET");

@@ -1,4 +1,5 @@
-// The admin API: /health/live, /health/ready, /admin/status, /admin/reload.
+// The admin API: /health/live, /health/ready, /metrics, /admin/status,
+// /admin/reload.
 // When `admin.token_env` names a set environment variable, every /admin/*
 // call needs `Authorization: Bearer <token>` (compared in constant time);
 // /health/* stay open.

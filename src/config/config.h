@@ -85,12 +85,24 @@ struct route {
   retry_policy retry;
 };
 
+struct access_log_settings {
+  enum class destination { stdout_stream, file, off };
+  enum class format { json };  // one JSON object per line
+  destination to = destination::stdout_stream;
+  std::string path;  // the file, when `to` is file
+  format line_format = format::json;
+};
+
 struct observability {
+  access_log_settings access_log;
   std::string request_id_header = "X-Request-Id";
 };
 
 struct admin {
   address bind{"127.0.0.1", 9901};
+  // Name of the environment variable that holds the bearer token for /admin/*,
+  // so the secret itself is never in the file. Empty: no token is required.
+  std::string token_env;
 };
 
 struct gateway_config {

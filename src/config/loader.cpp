@@ -4,6 +4,7 @@
 // (positions, unknown fields, "not supported yet") in yaml_reader.cpp.
 #include "config/loader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -44,8 +45,6 @@ const std::vector<designed_field> not_supported_yet = {
     {"routes[].retry", "methods"},
     {"routes[].retry", "budget"},
     {"routes[].retry", "honor_retry_after"},
-    {"observability", "access_log"},
-    {"admin", "token_env"},
 };
 
 constexpr uint64_t max_u32 = std::numeric_limits<uint32_t>::max();
@@ -54,6 +53,16 @@ constexpr uint64_t max_workers = 1024;
 // A request line, Host and the usual handful of headers take about 1 KiB; a
 // smaller limit would answer ordinary requests with 431.
 constexpr uint64_t min_header_bytes = 1024;
+
+bool is_environment_variable_name(std::string_view name) {
+  const auto letter_or_underscore = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return !name.empty() && letter_or_underscore(name.front()) &&
+         std::all_of(name.begin(), name.end(),
+                     [&](char c) { return letter_or_underscore(c) || digit(c); });
+}
 
 template <class T, class U>
 void assign(T& target, const std::optional<U>& value) {
@@ -145,13 +154,64 @@ class schema {
   }
 
   void read_observability(const node& n, const path_t& p, observability& observe) {
-    in_.read_fields(n, p, {{"request_id_header", [&](const node& v, const path_t& vp) {
-                              assign(observe.request_id_header, header_name(v, vp));
-                            }}});
+    in_.read_fields(
+        n, p,
+        {
+            {"access_log",
+             [&](const node& v, const path_t& vp) { read_access_log(v, vp, observe.access_log); }},
+            {"request_id_header",
+             [&](const node& v, const path_t& vp) {
+               assign(observe.request_id_header, header_name(v, vp));
+             }},
+        });
+  }
+
+  // A map {path, format}, or the scalar `off` as a shorthand for {path: off}.
+  void read_access_log(const node& n, const path_t& p, access_log_settings& log) {
+    if (n.IsScalar()) {
+      if (n.Scalar() == "off") {
+        log.to = access_log_settings::destination::off;
+      } else {
+        in_.fail(p, "expected a map like {path: stdout, format: json}, or off");
+      }
+      return;
+    }
+    in_.read_fields(
+        n, p,
+        {
+            {"path", [&](const node& v, const path_t& vp) { read_access_log_path(v, vp, log); }},
+            {"format",
+             [&](const node& v, const path_t& vp) {
+               assign(log.line_format, in_.choice<access_log_settings::format>(
+                                           v, vp, {{"json", access_log_settings::format::json}}));
+             }},
+        });
+  }
+
+  void read_access_log_path(const node& v, const path_t& p, access_log_settings& log) {
+    auto text = in_.string(v, p, "expected stdout, off or a file path");
+    if (!text) return;
+    if (*text == "stdout") {
+      log.to = access_log_settings::destination::stdout_stream;
+    } else if (*text == "off") {
+      log.to = access_log_settings::destination::off;
+    } else if (text->empty()) {
+      in_.fail(p, "expected stdout, off or a file path");
+    } else {
+      log.to = access_log_settings::destination::file;
+      log.path = *text;
+    }
   }
 
   void read_admin(const node& n, const path_t& p, admin& admin_server) {
-    in_.read_fields(n, p, {host_port("address", admin_server.bind, 0, false)});
+    in_.read_fields(n, p,
+                    {
+                        host_port("address", admin_server.bind, 0, false),
+                        {"token_env",
+                         [&](const node& v, const path_t& vp) {
+                           assign(admin_server.token_env, environment_variable(v, vp));
+                         }},
+                    });
   }
 
   // --- listeners ---------------------------------------------------------------------
@@ -294,6 +354,19 @@ class schema {
         "expected a host name without a port, like api.example.com";
     auto text = in_.string(v, p, expected);
     if (text && !is_host_name(*text)) {
+      in_.fail(p, std::string(expected));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // The name, not the value: [A-Za-z_][A-Za-z0-9_]*, as a shell can export it.
+  std::optional<std::string> environment_variable(const node& v, const path_t& p) {
+    constexpr std::string_view expected =
+        "expected an environment variable name: letters, digits and _, not starting with a "
+        "digit, like BULWARK_ADMIN_TOKEN";
+    auto text = in_.string(v, p, expected);
+    if (text && !is_environment_variable_name(*text)) {
       in_.fail(p, std::string(expected));
       return std::nullopt;
     }

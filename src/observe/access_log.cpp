@@ -26,7 +26,8 @@ namespace {
 
 void append_digits(std::string& out, uint64_t value, std::size_t min_width = 1) {
   char digits[20];
-  const auto length = static_cast<std::size_t>(std::to_chars(digits, digits + 20, value).ptr - digits);
+  const auto length =
+      static_cast<std::size_t>(std::to_chars(digits, digits + 20, value).ptr - digits);
   if (length < min_width) out.append(min_width - length, '0');
   out.append(digits, length);
 }
@@ -93,9 +94,12 @@ void append_millis(std::string& out, std::string_view key,
 
 std::string_view name_of(error_source source) {
   switch (source) {
-    case error_source::client: return "client";
-    case error_source::upstream: return "upstream";
-    case error_source::gateway: return "gateway";
+    case error_source::client:
+      return "client";
+    case error_source::upstream:
+      return "upstream";
+    case error_source::gateway:
+      return "gateway";
   }
   return "gateway";
 }
@@ -301,9 +305,14 @@ void access_log::write(std::size_t worker, const access_record& record) {
   line.clear();
   append_access_line(line, record);
   switch (r.push(line)) {
-    case ring::push_result::stored: break;
-    case ring::push_result::stored_past_half: wake_writer(); break;
-    case ring::push_result::full: r.count_drop(); break;
+    case ring::push_result::stored:
+      break;
+    case ring::push_result::stored_past_half:
+      wake_writer();
+      break;
+    case ring::push_result::full:
+      r.count_drop();
+      break;
   }
 }
 
@@ -371,8 +380,7 @@ void access_log::run_writer() {
     flushed_cv_.notify_all();
     if (last) return;
     wake_cv_.wait_for(lock, settings_.flush_interval, [&] {
-      return stopping_ || flush_requested_ != generation ||
-             wake_.load(std::memory_order_acquire);
+      return stopping_ || flush_requested_ != generation || wake_.load(std::memory_order_acquire);
     });
   }
 }

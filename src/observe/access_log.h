@@ -44,17 +44,18 @@ struct access_record {
   std::string request_id;
   std::string client_ip;
   std::string method;
-  std::string path;                   // the request target as received
-  std::optional<std::string> route;   // null: no route matched
+  std::string path;                  // the request target as received
+  std::optional<std::string> route;  // null: no route matched
   uint16_t status = 0;
-  uint64_t bytes_in = 0;              // request body bytes read
-  uint64_t bytes_out = 0;             // response body bytes sent
-  std::chrono::nanoseconds duration{0};  // from the first byte of the request to the last of the response
-  std::optional<std::string> upstream;   // null: no upstream was contacted
-  std::optional<std::string> endpoint;   // host:port of the last try
+  uint64_t bytes_in = 0;   // request body bytes read
+  uint64_t bytes_out = 0;  // response body bytes sent
+  // `duration_ms`: from the first byte of the request to the last of the response.
+  std::chrono::nanoseconds duration{0};
+  std::optional<std::string> upstream;                    // null: no upstream was contacted
+  std::optional<std::string> endpoint;                    // host:port of the last try
   std::optional<std::chrono::nanoseconds> upstream_time;  // `upstream_ms`, every try included
-  std::optional<uint32_t> attempts;      // tries made, the first included
-  std::optional<error_source> error;     // null: no error
+  std::optional<uint32_t> attempts;                       // tries made, the first included
+  std::optional<error_source> error;                      // null: no error
   // Filled by later phases; a short word or name each (e.g. cache "hit").
   std::optional<std::string> ratelimit;
   std::optional<std::string> cache;
@@ -74,8 +75,8 @@ class access_log {
 
   struct options {
     destination to = destination::stdout_stream;
-    std::string path;                          // the file, when `to` is file
-    std::size_t ring_bytes = 1 << 20;          // per worker; rounded up to a power of two
+    std::string path;                               // the file, when `to` is file
+    std::size_t ring_bytes = 1 << 20;               // per worker; rounded up to a power of two
     std::chrono::milliseconds flush_interval{100};  // a line waits at most about this long
   };
 
@@ -123,14 +124,14 @@ class access_log {
   void wake_writer();
 
   options settings_;
-  int fd_ = -1;          // owned by the writer thread while it runs
+  int fd_ = -1;           // owned by the writer thread while it runs
   bool failing_ = false;  // the last write failed; writer thread only
   std::vector<std::unique_ptr<ring>> rings_;
-  std::atomic<uint64_t> written_{0};         // lines whose final newline was written
-  std::atomic<uint64_t> lost_{0};            // lines lost to write errors or a bad slot index
-  std::atomic<bool> stopped_{false};         // write() refuses after stop() began
+  std::atomic<uint64_t> written_{0};  // lines whose final newline was written
+  std::atomic<uint64_t> lost_{0};     // lines lost to write errors or a bad slot index
+  std::atomic<bool> stopped_{false};  // write() refuses after stop() began
   std::atomic<bool> reopen_requested_{false};
-  std::atomic<bool> wake_{false};            // a ring passed half full, or a request arrived
+  std::atomic<bool> wake_{false};  // a ring passed half full, or a request arrived
 
   std::mutex mutex_;  // guards the three fields below; never taken by workers
   std::condition_variable wake_cv_;

@@ -22,13 +22,14 @@ struct request_context {
   request_message& request;  // phases may edit fields; the body streams later
   std::string client_ip;
   core::time_point start;
+  std::size_t thread = 0;  // the worker's index, for per-thread metric slots
 
   std::string request_id;
   const config::route* route = nullptr;
   core::time_point deadline{};  // the route's timeout, from `start`
 
   std::optional<local_response> answer;  // set by a phase that answers the request itself
-  error_source error = error_source::none;
+  std::optional<error_source> error;  // unset: no error
 };
 
 }  // namespace bulwark::proxy

@@ -1,5 +1,6 @@
 #include "proxy/forwarder.h"
 
+#include "observe/gateway_metrics.h"
 #include "proxy/headers.h"
 #include "proxy/relay.h"
 
@@ -26,8 +27,23 @@ local_response acquire_failure(const acquire_result& acquired, const request_con
 // Where one try stands after sending the request and reading the response header.
 struct exchange_result {
   std::optional<local_response> answer;
-  bool retry_fresh = false;     // a reused connection was stale; nothing was processed
+  bool retry_fresh = false;  // a reused connection was stale; nothing was processed
+  std::optional<observe::upstream_outcome> outcome;  // unset: the upstream was not tried
+  uint64_t body_bytes = 0;                           // request body bytes sent
 };
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+observe::upstream_outcome outcome_of(const error_code& ec) {
+  if (ec == beast::error::timeout) return observe::upstream_outcome::timeout;
+  if (ec == net::error::connection_reset || ec == net::error::eof ||
+      ec == http::error::end_of_stream || ec == net::error::broken_pipe) {
+    return observe::upstream_outcome::reset;
+  }
+  return observe::upstream_outcome::failure;
+}
 
 // A reused keep-alive connection may have been closed by the upstream just as
 // we took it. When nothing of the request body was consumed from the client
@@ -61,11 +77,13 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
     }
     ctx.error = error_source::upstream;
     co_return exchange_result{
-        is_timeout(relayed.write_error)
-            ? problem(504, "upstream timed out receiving the request", ctx.request_id)
-            : problem(502, "upstream failed while receiving the request", ctx.request_id)};
+        .answer = is_timeout(relayed.write_error)
+                      ? problem(504, "upstream timed out receiving the request", ctx.request_id)
+                      : problem(502, "upstream failed while receiving the request", ctx.request_id),
+        .outcome = outcome_of(relayed.write_error),
+        .body_bytes = relayed.body_bytes};
   }
-  co_return exchange_result{};
+  co_return exchange_result{.body_bytes = relayed.body_bytes};
 }
 
 // Reads the final response header, skipping interim 1xx responses (RFC 9110
@@ -85,9 +103,11 @@ awaitable<exchange_result> read_response_header(request_context& ctx, upstream_c
       if (stale_reused(upstream, body_consumed, ec)) co_return exchange_result{.retry_fresh = true};
       ctx.error = error_source::upstream;
       co_return exchange_result{
-          is_timeout(ec) ? problem(504, "upstream did not answer in time", ctx.request_id)
-                         : problem(502, "upstream closed or sent an invalid response: " + ec.message(),
-                                   ctx.request_id)};
+          .answer = is_timeout(ec)
+                        ? problem(504, "upstream did not answer in time", ctx.request_id)
+                        : problem(502, "upstream closed or sent an invalid response: " + ec.message(),
+                                  ctx.request_id),
+          .outcome = outcome_of(ec)};
     }
     const unsigned status = parser->get().result_int();
     if (status >= 200 || status == 101) co_return exchange_result{};
@@ -110,6 +130,52 @@ awaitable<void> answer_continue(client_side& client) {
   co_await net::async_write(client.stream, net::buffer(continue_line), use_nothrow);
 }
 
+// One try: a pooled connection, the request sent, the response header read.
+// A stale pooled connection is replaced once, when that is safe.
+awaitable<exchange_result> exchange(request_context& ctx, client_side& client, upstream_pool& pool,
+                                    pooled_connection& upstream,
+                                    std::optional<response_parser>& parser,
+                                    core::time_point try_deadline, forward_result& result) {
+  auto& request = client.parser.get();
+  const bool head_request = request.method() == http::verb::head;
+  const bool expects_continue = beast::iequals(request[http::field::expect], "100-continue");
+  // Without a body, nothing of the client's is consumed by a try, so a try on a
+  // stale pooled connection can be replayed once on a fresh one.
+  const bool has_body = !client.parser.is_done();
+  prepare_upstream_request(request, ctx.client_ip, client.parser.chunked());
+  for (int replays = 0;; ++replays) {
+    const auto started = steady_now();
+    auto acquired = co_await pool.acquire(try_deadline);
+    if (!acquired.connection) {
+      const bool full = acquired.error == acquire_error::pool_full;
+      ctx.error = full ? error_source::gateway : error_source::upstream;
+      exchange_result failed{acquire_failure(acquired, ctx)};
+      if (!full) {
+        failed.outcome = acquired.error == acquire_error::timeout ? observe::upstream_outcome::timeout
+                                                                   : observe::upstream_outcome::failure;
+      }
+      co_return failed;
+    }
+    upstream = std::move(acquired.connection);
+    if (replays > 0) upstream->reused = false;  // one replay, then errors are real
+    result.endpoint = endpoint_text(pool.endpoint(upstream->endpoint));
+    if (expects_continue && has_body) co_await answer_continue(client);
+    auto sent = co_await send_request(ctx, client, *upstream, has_body, try_deadline);
+    result.bytes_in = sent.body_bytes;
+    if (sent.retry_fresh) continue;
+    if (sent.answer) co_return sent;
+    auto received = co_await read_response_header(ctx, *upstream, parser, head_request, has_body,
+                                                  try_deadline);
+    if (received.retry_fresh) continue;
+    result.upstream_ms = std::chrono::duration<double, std::milli>(steady_now() - started).count();
+    if (!received.answer) {
+      received.outcome = parser->get().result_int() >= 500 ? observe::upstream_outcome::failure
+                                                           : observe::upstream_outcome::success;
+    }
+    co_return received;
+  }
+}
+
 }  // namespace
 
 awaitable<forward_result> forward(request_context& ctx, client_side& client,
@@ -118,37 +184,26 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   const core::time_point try_deadline =
       route.retry.per_try_timeout ? std::min(ctx.deadline, ctx.start + *route.retry.per_try_timeout)
                                   : ctx.deadline;
-  auto& request = client.parser.get();
-  const bool head_request = request.method() == http::verb::head;
-  const bool expects_continue = beast::iequals(request[http::field::expect], "100-continue");
-  prepare_upstream_request(request, ctx.client_ip, client.parser.chunked());
-
-  // Without a body, nothing of the client's is consumed by a try, so a try on a
-  // stale pooled connection can be replayed once on a fresh one.
-  const bool has_body = !client.parser.is_done();
+  forward_result result;
+  result.upstream = route.upstream;
   std::optional<response_parser> received_parser;
   pooled_connection upstream;
-  for (int replays = 0;; ++replays) {
-    auto acquired = co_await pool.acquire(try_deadline);
-    if (!acquired.connection) {
-      ctx.error = acquired.error == acquire_error::pool_full ? error_source::gateway
-                                                             : error_source::upstream;
-      co_return forward_result{acquire_failure(acquired, ctx)};
+  auto tried = co_await exchange(ctx, client, pool, upstream, received_parser, try_deadline, result);
+  if (tried.outcome) {
+    result.attempts = 1;
+    if (const auto* metrics = phases.upstream_metrics(route.upstream_index)) {
+      metrics->record(ctx.thread, *tried.outcome);
     }
-    upstream = std::move(acquired.connection);
-    if (replays > 0) upstream->reused = false;  // one replay, then errors are real
-    if (expects_continue && has_body) co_await answer_continue(client);
-    auto sent = co_await send_request(ctx, client, *upstream, has_body, try_deadline);
-    if (sent.retry_fresh) continue;
-    if (sent.answer) co_return forward_result{std::move(sent.answer), false};
-    auto received = co_await read_response_header(ctx, *upstream, received_parser, head_request,
-                                                  has_body, try_deadline);
-    if (received.retry_fresh) continue;
-    if (received.answer) co_return forward_result{std::move(received.answer), true};
-    break;
+  }
+  if (tried.answer) {
+    result.answer = std::move(tried.answer);
+    // The request was read to its end unless sending it failed.
+    result.client_reusable = client.parser.is_done();
+    co_return result;
   }
 
   auto& parser = *received_parser;
+  const bool head_request = client.parser.get().method() == http::verb::head;
   const bool upstream_keep_alive = parser.keep_alive();
   auto& response = parser.get();
   prepare_client_response(response.base());
@@ -162,7 +217,10 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   if (relayed.read_error) ctx.error = error_source::upstream;
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());
-  co_return forward_result{std::nullopt, client.keep_alive && relayed.ok(), response.result_int()};
+  result.client_reusable = client.keep_alive && relayed.ok();
+  result.status = response.result_int();
+  result.bytes_out = relayed.body_bytes;
+  co_return result;
 }
 
 }  // namespace bulwark::proxy

@@ -28,6 +28,13 @@ struct forward_result {
   std::optional<local_response> answer;  // set when nothing was written to the client yet
   bool client_reusable = false;          // the client connection may carry another request
   unsigned status = 0;                   // status written to the client (0 if none)
+  // For the access log.
+  std::string upstream;                  // the route's upstream
+  std::string endpoint;                  // the endpoint tried last ("" if none)
+  std::optional<double> upstream_ms;     // until the response header arrived
+  unsigned attempts = 0;                 // tries that reached an upstream
+  uint64_t bytes_in = 0;                 // request body bytes sent upstream
+  uint64_t bytes_out = 0;                // response body bytes sent to the client
 };
 
 awaitable<forward_result> forward(request_context& ctx, client_side& client,

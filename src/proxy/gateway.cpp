@@ -71,6 +71,22 @@ std::optional<tcp::acceptor> bind_acceptor(net::io_context& io, const tcp::endpo
   return acceptor;
 }
 
+observe::access_log::options access_log_options(const config::gateway_config& config) {
+  using to = config::access_log_settings::destination;
+  const auto& settings = config.observe.access_log;
+  observe::access_log::options options;
+  options.to = settings.to == to::off    ? observe::access_log::destination::off
+               : settings.to == to::file ? observe::access_log::destination::file
+                                         : observe::access_log::destination::stdout_stream;
+  options.path = settings.path;
+  return options;
+}
+
+bool same_access_log(const config::gateway_config& a, const config::gateway_config& b) {
+  return a.observe.access_log.to == b.observe.access_log.to &&
+         a.observe.access_log.path == b.observe.access_log.path;
+}
+
 }  // namespace
 
 loaded_config load_config(const std::string& path) {
@@ -94,7 +110,17 @@ bool gateway::start(const loaded_config& loaded) {
   const auto& config = *loaded.result.config;
   const std::size_t count =
       config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<worker>(i));
+  try {
+    access_log_ = std::make_unique<observe::access_log>(access_log_options(config), count);
+  } catch (const std::system_error& failure) {
+    log(log_level::error, "cannot open the access log", {{"error", failure.what()}});
+    return false;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<worker>(i, *access_log_));
+  }
+  registry_ = std::make_unique<observe::metrics_registry>(count);
+  metrics_ = std::make_unique<observe::gateway_metrics>(*registry_, BULWARK_VERSION);
   std::vector<std::string> problems;
   if (!apply(loaded.result.config, loaded.hash, problems)) {
     for (const auto& problem : problems) log(log_level::error, "cannot start", {{"error", problem}});
@@ -114,6 +140,8 @@ reload_result gateway::reload() {
     result.ok = apply(loaded.result.config, loaded.hash, result.problems);
   }
   result.hash = hash_;
+  metrics_->count_reload(result.ok ? observe::reload_result::success
+                                   : observe::reload_result::failure);
   if (result.ok) {
     log(log_level::info, "configuration reloaded", {{"hash", hash_}});
   } else {
@@ -154,8 +182,8 @@ bool gateway::bind_new_listeners(const config::gateway_config& next,
       // The first bind fixes the port (the OS picks one for port 0); the
       // other workers bind the same one.
       fresh.bound.endpoint.port(acceptor->local_endpoint().port());
-      fresh.bindings.push_back(std::make_shared<listener_binding>(
-          listener_binding{fresh.bound.state, settings, std::move(*acceptor)}));
+      fresh.bindings.push_back(std::make_shared<listener_binding>(listener_binding{
+          fresh.bound.state, settings, std::move(*acceptor), metrics_->for_listener(listener.name)}));
     }
     opened.emplace(listener.name, std::move(fresh));
   }
@@ -170,7 +198,7 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   if (!bind_new_listeners(*next, opened, problems)) return false;
 
   // Nothing can fail from here on: commit.
-  const auto phases = std::make_shared<const pipeline>(next);
+  const auto phases = std::make_shared<const pipeline>(next, metrics_.get());
   for (auto& w : workers_) w->install(phases, *endpoints);
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     const auto& name = it->first;
@@ -193,6 +221,13 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
         {{"listener", name}, {"address", endpoint_text(fresh.bound.endpoint)}});
     listeners_.emplace(name, std::move(fresh.bound));
   }
+  if (config_ && !same_access_log(*config_, *next)) {
+    log(log_level::warn, "observability.access_log changes apply at the next start");
+  }
+  if (config_ && (config_->admin_server.bind.text() != next->admin_server.bind.text() ||
+                  config_->admin_server.token_env != next->admin_server.token_env)) {
+    log(log_level::warn, "admin changes apply at the next start");
+  }
   config_ = std::move(next);
   hash_ = std::move(hash);
   return true;
@@ -213,8 +248,15 @@ bool gateway::drained() const {
 void gateway::stop() {
   if (!drained()) log(log_level::warn, "drain timeout passed; closing the remaining connections");
   workers_.clear();
+  if (access_log_) access_log_->stop();  // flushes every line written so far
   running_ = false;
 }
+
+void gateway::reopen_access_log() {
+  if (access_log_) access_log_->reopen();
+}
+
+std::string gateway::metrics_text() const { return registry_->prometheus_text(); }
 
 std::vector<std::string> gateway::not_ready_reasons() const {
   std::vector<std::string> reasons;

@@ -14,6 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/loader.h"
+#include "observe/access_log.h"
+#include "observe/gateway_metrics.h"
+#include "observe/metrics.h"
 #include "proxy/listener.h"
 #include "proxy/net.h"
 
@@ -61,6 +64,10 @@ class gateway {
   nlohmann::json status() const;
   std::shared_ptr<const config::gateway_config> config() const { return config_; }
   std::size_t worker_count() const { return workers_.size(); }
+  // Prometheus text of every metric (DESIGN.md §8).
+  std::string metrics_text() const;
+  // SIGUSR1: reopen the access log file (after logrotate moved it).
+  void reopen_access_log();
 
  private:
   struct bound_listener {
@@ -87,6 +94,10 @@ class gateway {
   std::shared_ptr<const config::gateway_config> config_;
   std::string hash_;
   std::map<std::string, bound_listener> listeners_;
+  // Created by start(), once the number of workers (the metric threads) is known.
+  std::unique_ptr<observe::metrics_registry> registry_;
+  std::unique_ptr<observe::gateway_metrics> metrics_;
+  std::unique_ptr<observe::access_log> access_log_;  // outlives the workers (declared before)
   std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> running_{false};

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "config/config.h"
+#include "observe/gateway_metrics.h"
 
 namespace bulwark::proxy {
 
@@ -53,25 +54,38 @@ class listener_state {
   std::unordered_map<std::string, uint32_t> per_ip_;
 };
 
-// An admitted connection's place in its listener, given back on destruction.
+// An admitted connection's place in its listener, given back on destruction;
+// it also keeps the listener's connections_active gauge.
 class connection_slot {
  public:
-  connection_slot(std::shared_ptr<listener_state> listener, std::string client_ip)
-      : listener_(std::move(listener)), client_ip_(std::move(client_ip)) {}
+  connection_slot(std::shared_ptr<listener_state> listener, std::string client_ip,
+                  const observe::listener_metrics& metrics, std::size_t thread)
+      : listener_(std::move(listener)),
+        client_ip_(std::move(client_ip)),
+        metrics_(metrics),
+        thread_(thread) {
+    metrics_.connections_active.add(thread_, 1);
+  }
   connection_slot(connection_slot&& other) noexcept = default;
   connection_slot(const connection_slot&) = delete;
   connection_slot& operator=(const connection_slot&) = delete;
   connection_slot& operator=(connection_slot&&) = delete;
   ~connection_slot() {
-    if (listener_) listener_->release(client_ip_);
+    if (!listener_) return;
+    listener_->release(client_ip_);
+    metrics_.connections_active.add(thread_, -1);
   }
 
   listener_state& listener() const { return *listener_; }
   const std::string& client_ip() const { return client_ip_; }
+  const observe::listener_metrics& metrics() const { return metrics_; }
+  std::size_t thread() const { return thread_; }
 
  private:
   std::shared_ptr<listener_state> listener_;  // kept alive while a connection of a removed listener ends
   std::string client_ip_;
+  observe::listener_metrics metrics_;  // handles into the process-wide registry
+  std::size_t thread_;
 };
 
 }  // namespace bulwark::proxy

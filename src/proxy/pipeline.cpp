@@ -4,10 +4,40 @@
 
 namespace bulwark::proxy {
 
-pipeline::pipeline(std::shared_ptr<const config::gateway_config> config)
+pipeline::pipeline(std::shared_ptr<const config::gateway_config> config,
+                   const observe::gateway_metrics* metrics)
     : config_(std::move(config)) {
   phases_.push_back(std::make_unique<request_id_phase>(config_->observe.request_id_header));
   phases_.push_back(std::make_unique<route_phase>(config_->routes));
+  if (metrics == nullptr) return;
+  for (const auto& listener : config_->listeners) {
+    auto& routes = route_metrics_.emplace_back();
+    for (const auto& route : config_->routes) {
+      routes.push_back(metrics->for_route(listener.name, route.name));
+    }
+    routes.push_back(metrics->for_route(listener.name, ""));
+  }
+  for (const auto& upstream : config_->upstreams) {
+    upstream_metrics_.push_back(metrics->for_upstream(upstream.name));
+  }
+}
+
+std::size_t pipeline::listener_index(std::string_view name) const {
+  for (std::size_t i = 0; i < config_->listeners.size(); ++i) {
+    if (config_->listeners[i].name == name) return i;
+  }
+  return no_route;
+}
+
+const observe::route_metrics* pipeline::route_metrics(std::size_t listener_index,
+                                                      std::size_t route_index) const {
+  if (listener_index >= route_metrics_.size()) return nullptr;
+  const auto& routes = route_metrics_[listener_index];
+  return &routes[std::min(route_index, routes.size() - 1)];
+}
+
+const observe::upstream_metrics* pipeline::upstream_metrics(std::size_t upstream_index) const {
+  return upstream_index < upstream_metrics_.size() ? &upstream_metrics_[upstream_index] : nullptr;
 }
 
 awaitable<phase_result> pipeline::run_request_phases(request_context& ctx) const {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "observe/gateway_metrics.h"
 #include "proxy/context.h"
 #include "proxy/router.h"
 
@@ -33,9 +34,19 @@ class request_phase {
 
 class pipeline {
  public:
-  explicit pipeline(std::shared_ptr<const config::gateway_config> config);
+  // `metrics` may be null (no metrics kept, as in unit tests).
+  pipeline(std::shared_ptr<const config::gateway_config> config,
+           const observe::gateway_metrics* metrics = nullptr);
 
   const config::gateway_config& config() const { return *config_; }
+
+  // Metric handles of this configuration, or null without metrics. Routes are
+  // counted per listener; `route_index` npos means "no route matched".
+  static constexpr std::size_t no_route = static_cast<std::size_t>(-1);
+  const observe::route_metrics* route_metrics(std::size_t listener_index,
+                                              std::size_t route_index) const;
+  const observe::upstream_metrics* upstream_metrics(std::size_t upstream_index) const;
+  std::size_t listener_index(std::string_view name) const;
   std::shared_ptr<const config::gateway_config> config_ptr() const { return config_; }
 
   // Runs the phases in order; respond as soon as one answers.
@@ -45,6 +56,9 @@ class pipeline {
  private:
   std::shared_ptr<const config::gateway_config> config_;
   std::vector<std::unique_ptr<request_phase>> phases_;
+  // [listener][route], the last column for requests that matched no route.
+  std::vector<std::vector<observe::route_metrics>> route_metrics_;
+  std::vector<observe::upstream_metrics> upstream_metrics_;
 };
 
 }  // namespace bulwark::proxy

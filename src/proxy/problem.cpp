@@ -29,16 +29,6 @@ std::string_view title_of(unsigned status) {
 
 }  // namespace
 
-std::string_view to_string(error_source source) {
-  switch (source) {
-    case error_source::none: return "none";
-    case error_source::client: return "client";
-    case error_source::upstream: return "upstream";
-    case error_source::gateway: return "gateway";
-  }
-  return "none";
-}
-
 local_response problem(unsigned status, std::string_view detail, std::string_view request_id) {
   using observe::json_quote;
   local_response response;

@@ -7,13 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "observe/access_log.h"
+
 namespace bulwark::proxy {
 
-// Where an error came from; the status code and (later) the retry decision
-// follow from it, as in Pingora's fail_to_proxy.
-enum class error_source { none, client, upstream, gateway };
-
-std::string_view to_string(error_source source);
+// Where an error came from (client, upstream, gateway); the status code and
+// (later) the retry decision follow from it, as in Pingora's fail_to_proxy.
+using observe::error_source;
 
 // A complete response made by the gateway instead of the upstream.
 struct local_response {

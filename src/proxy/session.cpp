@@ -74,6 +74,13 @@ awaitable<void> session::run() {
     if (status == read_status::closed) break;
     if (status == read_status::failed) {
       co_await write_local(*failure, {}, false, false);
+      auto record =
+          finish(*worker_.snapshot()->phases, nullptr, failure->status, request_started_);
+      if (record) {
+        record->request_id = failure->request_id;
+        record->error = error_source::client;
+        worker_.access_log().write(slot_.thread(), *record);
+      }
       co_await lingering_close();
       co_return;
     }
@@ -92,6 +99,7 @@ awaitable<void> session::run() {
 awaitable<session::read_status> session::receive_header_section(
     std::size_t& length, std::optional<local_response>& failure) {
   std::optional<core::time_point> header_deadline;
+  request_started_ = connected_at_;
   if (first_request_) header_deadline = connected_at_ + limits_.header_timeout;
   header_section_scanner scanner;
   for (;;) {
@@ -101,7 +109,8 @@ awaitable<session::read_status> session::receive_header_section(
       scanner = {};
     }
     if (buffer_.size() > 0 && !header_deadline) {
-      header_deadline = steady_now() + limits_.header_timeout;
+      request_started_ = steady_now();
+      header_deadline = request_started_ + limits_.header_timeout;
     }
     const std::string_view received{static_cast<const char*>(buffer_.data().data()),
                                     buffer_.size()};
@@ -175,25 +184,56 @@ awaitable<session::read_status> session::read_header(std::optional<request_parse
 }
 
 awaitable<bool> session::serve_request(request_parser& parser) {
-  auto& request = parser.get();
-  const bool head_request = request.method() == http::verb::head;
   const auto snapshot = worker_.snapshot();  // held until this request is done
-  const auto& phases = *snapshot->phases;
-  request_context ctx{.config = phases.config(),
+  request_context ctx{.config = snapshot->phases->config(),
                       .listener = *settings_,
-                      .request = request,
+                      .request = parser.get(),
                       .client_ip = slot_.client_ip(),
-                      .start = steady_now()};
-  const bool wants_keep_alive = request.keep_alive() && !worker_.draining();
-
-  if (slot_.listener().shedding()) {
-    ctx.request_id = observe::make_request_id();
-    co_await write_local(problem_retry_after(503, "gateway is shedding load", ctx.request_id, 1),
-                         ctx.request_id, head_request, false);
-    co_return false;
+                      .start = request_started_,
+                      .thread = slot_.thread()};
+  forward_result outcome;
+  const bool keep_alive = co_await respond(parser, *snapshot, ctx, outcome);
+  auto record = finish(*snapshot->phases, ctx.route, outcome.status, ctx.start);
+  if (record) {
+    record->request_id = ctx.request_id;
+    record->method = std::string(ctx.request.method_string());
+    record->path = std::string(ctx.request.target());
+    record->error = ctx.error;
+    if (outcome.attempts > 0) {
+      record->upstream = outcome.upstream;
+      record->endpoint = outcome.endpoint;
+      record->attempts = outcome.attempts;
+    }
+    if (outcome.upstream_ms) {
+      record->upstream_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::duration<double, std::milli>(*outcome.upstream_ms));
+    }
+    record->bytes_in = outcome.bytes_in;
+    record->bytes_out = outcome.bytes_out;
+    worker_.access_log().write(slot_.thread(), *record);
   }
+  co_return keep_alive;
+}
+
+// Runs the phases, then forwards; every path ends with one response written
+// (or the connection dropped). Returns whether the connection stays open.
+awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& snapshot,
+                                 request_context& ctx, forward_result& outcome) {
+  const bool head_request = parser.get().method() == http::verb::head;
+  const bool wants_keep_alive = parser.get().keep_alive() && !worker_.draining();
+  if (slot_.listener().shedding()) {
+    slot_.metrics().reject(slot_.thread(), observe::rejection_reason::shed);
+    ctx.request_id = observe::make_request_id();
+    ctx.answer = problem_retry_after(503, "gateway is shedding load", ctx.request_id, 1);
+    ctx.error = error_source::gateway;
+    outcome.status = ctx.answer->status;
+    const bool kept = co_await write_local(*ctx.answer, ctx.request_id, head_request, false);
+    co_return kept;
+  }
+  const auto& phases = *snapshot.phases;
   const auto decided = co_await phases.run_request_phases(ctx);
   if (decided == phase_result::respond) {
+    outcome.status = ctx.answer->status;
     const bool keep = wants_keep_alive && parser.is_done();
     const bool kept = co_await write_local(*ctx.answer, ctx.request_id, head_request, keep);
     co_return kept;
@@ -201,15 +241,40 @@ awaitable<bool> session::serve_request(request_parser& parser) {
   if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
   client_side client{stream_, buffer_, parser, {scratch_.get(), scratch_size},
                      limits_.idle_timeout, wants_keep_alive};
-  auto forwarded =
-      co_await forward(ctx, client, *snapshot->pools[ctx.route->upstream_index], phases);
-  if (forwarded.answer) {
-    const bool keep = wants_keep_alive && forwarded.client_reusable && parser.is_done();
-    const bool kept = co_await write_local(*forwarded.answer, ctx.request_id, head_request, keep);
-    if (!parser.is_done()) co_await lingering_close();
-    co_return kept;
+  outcome = co_await forward(ctx, client, *snapshot.pools[ctx.route->upstream_index], phases);
+  if (!outcome.answer) co_return outcome.client_reusable;
+  outcome.status = outcome.answer->status;
+  const bool keep = wants_keep_alive && outcome.client_reusable && parser.is_done();
+  const bool kept = co_await write_local(*outcome.answer, ctx.request_id, head_request, keep);
+  if (!parser.is_done()) co_await lingering_close();
+  co_return kept;
+}
+
+// Accounts for a finished request in the metrics; returns the start of its
+// access-log record when the access log is on (the caller adds what it knows).
+std::optional<observe::access_record> session::finish(const pipeline& phases,
+                                                      const config::route* route, unsigned status,
+                                                      core::time_point start) {
+  if (listener_index_for_ != &phases) {
+    listener_index_ = phases.listener_index(settings_->name);
+    listener_index_for_ = &phases;
   }
-  co_return forwarded.client_reusable;
+  const auto& routes = phases.config().routes;
+  const std::size_t route_index =
+      route == nullptr ? pipeline::no_route : static_cast<std::size_t>(route - routes.data());
+  const auto duration = steady_now() - start;
+  if (const auto* metrics = phases.route_metrics(listener_index_, route_index)) {
+    metrics->record(slot_.thread(), static_cast<int>(status),
+                    std::chrono::duration<double>(duration).count());
+  }
+  if (!worker_.access_log().enabled()) return std::nullopt;
+  observe::access_record record;
+  record.finished = std::chrono::system_clock::now();
+  record.client_ip = slot_.client_ip();
+  if (route != nullptr) record.route = route->name;
+  record.status = static_cast<uint16_t>(status);
+  record.duration = duration;
+  return record;
 }
 
 // Writes a response the gateway made itself. Returns whether the connection

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "observe/access_log.h"
 #include "proxy/listener.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
@@ -14,6 +15,10 @@
 namespace bulwark::proxy {
 
 class worker;
+class pipeline;
+struct worker_snapshot;
+struct request_context;
+struct forward_result;
 
 // Serves one accepted connection until it closes; the coroutine owns the session.
 awaitable<void> serve_connection(worker& owner, tcp::socket socket,
@@ -43,6 +48,10 @@ class session {
   bool parse_header(std::size_t length, std::optional<request_parser>& parser,
                     std::optional<local_response>& failure);
   awaitable<bool> serve_request(request_parser& parser);
+  awaitable<bool> respond(request_parser& parser, const worker_snapshot& snapshot,
+                          request_context& ctx, forward_result& outcome);
+  std::optional<observe::access_record> finish(const pipeline& phases, const config::route* route,
+                                               unsigned status, core::time_point start);
   awaitable<bool> write_local(const local_response& response, std::string_view request_id,
                               bool head_request, bool keep_alive);
   const std::string& request_id_header() const;
@@ -57,6 +66,10 @@ class session {
   std::shared_ptr<const config::listener> settings_;
   const config::listener_limits& limits_;
   core::time_point connected_at_;
+  core::time_point request_started_;  // first byte of the current request's header
+  // The listener's index in the configuration last used, for metric handles.
+  const pipeline* listener_index_for_ = nullptr;
+  std::size_t listener_index_ = 0;
   std::unique_ptr<char[]> scratch_;  // body relay buffer, allocated on first use
   bool first_request_ = true;
   bool idle_ = false;

@@ -27,7 +27,8 @@ bool same_pool_settings(const config::upstream& a, const config::upstream& b) {
 
 }  // namespace
 
-worker::worker(std::size_t index) : index_(index) {}
+worker::worker(std::size_t index, observe::access_log& access_log)
+    : index_(index), access_log_(access_log) {}
 
 worker::~worker() {
   stop();
@@ -156,15 +157,20 @@ awaitable<void> worker::accept_loop(std::shared_ptr<listener_binding> binding) {
     const auto peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;  // already gone
     std::string client_ip = peer.address().to_string();
-    if (binding->state->admit(client_ip) != admission::admitted) {
+    const auto admitted = binding->state->admit(client_ip);
+    if (admitted != admission::admitted) {
       // Over max_connections or max_connections_per_ip: closed at once
       // (the kernel's backlog is not a queue we want clients to wait in).
+      binding->metrics.reject(index_, admitted == admission::over_max
+                                          ? observe::rejection_reason::max
+                                          : observe::rejection_reason::per_ip);
       socket.close(peer_ec);
       continue;
     }
     net::co_spawn(io_,
                   serve_connection(*this, std::move(socket), binding->settings,
-                                   connection_slot(binding->state, std::move(client_ip))),
+                                   connection_slot(binding->state, std::move(client_ip),
+                                                   binding->metrics, index_)),
                   net::detached);
   }
 }

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "observe/access_log.h"
 #include "proxy/listener.h"
 #include "proxy/net.h"
 #include "proxy/pipeline.h"
@@ -33,11 +34,13 @@ struct listener_binding {
   std::shared_ptr<listener_state> state;
   std::shared_ptr<const config::listener> settings;
   tcp::acceptor acceptor;
+  observe::listener_metrics metrics;
 };
 
 class worker {
  public:
-  explicit worker(std::size_t index);
+  // `access_log` (which may be disabled) outlives the worker.
+  worker(std::size_t index, observe::access_log& access_log);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -69,6 +72,7 @@ class worker {
 
   // For sessions, on this worker's thread.
   std::shared_ptr<const worker_snapshot> snapshot() const { return snapshot_; }
+  observe::access_log& access_log() const { return access_log_; }
   bool draining() const { return draining_; }
   void add_session(session* s);
   void remove_session(session* s);
@@ -78,6 +82,7 @@ class worker {
   awaitable<void> sweep_idle_connections();
 
   std::size_t index_;
+  observe::access_log& access_log_;
   std::shared_ptr<const worker_snapshot> snapshot_;
   std::vector<std::shared_ptr<listener_binding>> listeners_;
   std::unordered_set<session*> sessions_;

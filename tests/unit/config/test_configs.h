@@ -60,9 +60,11 @@ routes:
     match: {path: /healthz}
     upstream: static
 observability:
+  access_log: {path: /var/log/bulwark/access.log, format: json}
   request_id_header: X-Correlation-Id
 admin:
   address: 127.0.0.1:0
+  token_env: BULWARK_ADMIN_TOKEN
 )";
 
 // Every error of `yaml` as `bulwark check` prints it.

@@ -29,13 +29,13 @@ using namespace std::string_literals;
 using nlohmann::json;
 
 const std::vector<std::string> all_fields = {
-    "ts",        "request_id", "client_ip",   "method",      "path",     "route",
-    "status",    "bytes_in",   "bytes_out",   "duration_ms", "upstream", "endpoint",
-    "upstream_ms", "attempts", "error_source", "ratelimit",  "cache",    "auth"};
+    "ts",          "request_id", "client_ip",    "method",      "path",     "route",
+    "status",      "bytes_in",   "bytes_out",    "duration_ms", "upstream", "endpoint",
+    "upstream_ms", "attempts",   "error_source", "ratelimit",   "cache",    "auth"};
 
 system_clock::time_point at(sys_days day, nanoseconds since_midnight) {
-  return system_clock::time_point(duration_cast<system_clock::duration>(
-      day.time_since_epoch() + since_midnight));
+  return system_clock::time_point(
+      duration_cast<system_clock::duration>(day.time_since_epoch() + since_midnight));
 }
 
 access_record minimal_record() {
@@ -150,10 +150,10 @@ TEST(access_line, timestamps_are_rfc3339_utc_with_milliseconds) {
 TEST(access_line, hostile_strings_stay_one_valid_line) {
   access_record r = minimal_record();
   r.path = "/a\"b\\c\nd\re\tf\x01g\x7fh\0i"s;
-  r.method = "G\xffT";                   // invalid UTF-8
-  r.request_id = "caf\xc3\xa9";          // valid UTF-8 is kept
-  r.route = "\xe2\x82";                  // truncated sequence
-  r.auth = "\xed\xa0\x80";               // an encoded surrogate is invalid UTF-8
+  r.method = "G\xffT";           // invalid UTF-8
+  r.request_id = "caf\xc3\xa9";  // valid UTF-8 is kept
+  r.route = "\xe2\x82";          // truncated sequence
+  r.auth = "\xed\xa0\x80";       // an encoded surrogate is invalid UTF-8
   const json parsed = parse_line(format_access_line(r));
   EXPECT_EQ(parsed["path"], "/a\"b\\c\nd\re\tf\x01g\x7fh\0i"s);
   EXPECT_EQ(parsed["method"], "G\xef\xbf\xbdT");  // U+FFFD stands for the bad byte

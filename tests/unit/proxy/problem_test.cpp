@@ -121,12 +121,5 @@ TEST(problem_retry_after, value_is_always_a_positive_integer) {
   }
 }
 
-TEST(error_source, names) {
-  EXPECT_EQ(to_string(error_source::none), "none");
-  EXPECT_EQ(to_string(error_source::client), "client");
-  EXPECT_EQ(to_string(error_source::upstream), "upstream");
-  EXPECT_EQ(to_string(error_source::gateway), "gateway");
-}
-
 }  // namespace
 }  // namespace bulwark::proxy
