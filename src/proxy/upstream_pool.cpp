@@ -4,6 +4,9 @@
 #include <limits>
 #include <random>
 
+#include <sys/socket.h>
+#include <cerrno>
+
 namespace bulwark::proxy {
 
 // A request waiting for a connection. release() hands it either a reusable
@@ -74,14 +77,33 @@ std::size_t upstream_pool::pick_endpoint(std::optional<std::size_t> avoid) {
   }
 }
 
+// A connection that sat idle for a while may have been closed by the
+// upstream (its keep-alive timeout) or may hold bytes nobody asked for;
+// either way it must not carry another request. One non-blocking peek tells.
+// Connections reused sooner than `peek_after` skip the check: under load that
+// is nearly all of them, and watching every idle socket instead would cost an
+// epoll_ctl per request (Asio re-arms the descriptor for each async_wait).
+// The rare stale connection that slips through is handled by the forwarder,
+// which replays a request without a body once on a fresh connection.
+bool upstream_pool::still_usable(upstream_connection& connection, core::time_point now) const {
+  if (now - connection.idle_since < peek_after) return true;
+  char byte;
+  const auto n = ::recv(connection.stream.socket().native_handle(), &byte, 1,
+                        MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 std::shared_ptr<upstream_connection> upstream_pool::take_idle(std::size_t endpoint) {
   auto& idle = idle_[endpoint];
-  if (idle.empty()) return nullptr;
-  auto connection = std::move(idle.back());
-  idle.pop_back();
-  error_code ignored;
-  connection->stream.socket().cancel(ignored);  // ends the idle watch (watch_idle)
-  return connection;
+  const auto now = steady_now();
+  while (!idle.empty()) {
+    auto connection = std::move(idle.back());
+    idle.pop_back();
+    if (still_usable(*connection, now)) return connection;
+    close_connection(*connection);
+    --open_;
+  }
+  return nullptr;
 }
 
 pooled_connection upstream_pool::lend(std::shared_ptr<upstream_connection> connection) {
@@ -193,32 +215,7 @@ void upstream_pool::park_idle(std::shared_ptr<upstream_connection> connection) {
   }
   connection->reused = true;
   connection->idle_since = steady_now();
-  watch_idle(connection);
   idle.push_back(std::move(connection));
-}
-
-// An idle connection that becomes readable was closed by the upstream (or
-// sent something unasked): either way it must not carry another request.
-// take_idle() cancels the wait; a completion that raced with reuse finds the
-// connection no longer idle and leaves it alone.
-void upstream_pool::watch_idle(const std::shared_ptr<upstream_connection>& connection) {
-  connection->stream.socket().async_wait(
-      tcp::socket::wait_read,
-      [this, weak = std::weak_ptr<upstream_connection>(connection)](error_code ec) {
-        if (ec == net::error::operation_aborted) return;
-        if (auto alive = weak.lock()) forget_idle(alive.get());
-      });
-}
-
-void upstream_pool::forget_idle(const upstream_connection* connection) {
-  auto& idle = idle_[connection->endpoint];
-  const auto it = std::find_if(idle.begin(), idle.end(),
-                               [&](const auto& entry) { return entry.get() == connection; });
-  if (it == idle.end()) return;
-  close_connection(**it);
-  idle.erase(it);
-  --open_;
-  release(nullptr, false);  // a waiter may use the freed slot
 }
 
 void upstream_pool::close_connection(upstream_connection& connection) {

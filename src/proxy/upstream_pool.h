@@ -76,6 +76,9 @@ struct pool_stats {
 
 class upstream_pool {
  public:
+  // Idle connections older than this are checked before reuse (take_idle).
+  static constexpr core::duration peek_after = std::chrono::milliseconds(500);
+
   upstream_pool(net::any_io_executor executor, const config::upstream& upstream,
                 std::vector<tcp::endpoint> endpoints);
   ~upstream_pool();
@@ -109,8 +112,7 @@ class upstream_pool {
                                                 std::optional<std::size_t> avoid);
   void release(std::shared_ptr<upstream_connection> connection, bool reusable);
   void park_idle(std::shared_ptr<upstream_connection> connection);
-  void watch_idle(const std::shared_ptr<upstream_connection>& connection);
-  void forget_idle(const upstream_connection* connection);
+  bool still_usable(upstream_connection& connection, core::time_point now) const;
   void close_connection(upstream_connection& connection);
   void close_all_idle();
   bool make_room();
