@@ -42,9 +42,16 @@ int check(const std::string& path) {
 // The admin bearer token from the environment variable the config names
 // (empty: /admin/* needs no token).
 std::string admin_token(const config::gateway_config& config) {
-  if (config.admin_server.token_env.empty()) return {};
-  const char* token = std::getenv(config.admin_server.token_env.c_str());
-  return token == nullptr ? std::string{} : std::string(token);
+  const auto& name = config.admin_server.token_env;
+  if (name.empty()) return {};
+  const char* token = std::getenv(name.c_str());
+  if (token == nullptr || *token == '\0') {
+    observe::log(observe::log_level::warn,
+                 "admin.token_env names an unset or empty variable; /admin/* is open",
+                 {{"variable", name}});
+    return {};
+  }
+  return token;
 }
 
 // Polls until in-flight requests are done or the drain timeout passes; the

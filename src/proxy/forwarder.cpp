@@ -59,7 +59,7 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
                                         upstream_connection& upstream,
                                         bool has_body, core::time_point try_deadline) {
   auto relayed = co_await relay_message<true>(
-      client.stream, client.buffer, client.parser, upstream.stream, client.scratch,
+      client.stream, client.buffer, client.parser, upstream.stream, client.scratch, client.head,
       {client.idle_timeout, try_deadline - steady_now(), try_deadline});
   if (relayed.read_error == http::error::body_limit) {
     ctx.error = error_source::client;
@@ -114,14 +114,16 @@ awaitable<exchange_result> read_response_header(request_context& ctx, upstream_c
   }
 }
 
-void frame_client_response(response_parser& parser, bool head_request) {
+// Sets the framing of the response towards the client. Returns false when
+// the body can only be delimited by closing the connection.
+bool frame_client_response(response_parser& parser, bool head_request, unsigned client_version) {
   auto& response = parser.get();
   const unsigned status = response.result_int();
   const bool bodyless = head_request || status == 204 || status == 304 || status < 200;
-  if (bodyless) return;  // Content-Length, if any, stays as the upstream sent it
-  if (parser.chunked() || !parser.content_length()) {
-    response.chunked(true);  // close-delimited upstream bodies are re-framed as chunked
-  }
+  if (bodyless || parser.content_length()) return true;  // Content-Length stays as sent
+  if (client_version < 11) return false;  // an HTTP/1.0 client knows no chunked
+  response.chunked(true);  // chunked or close-delimited upstream bodies go out chunked
+  return true;
 }
 
 awaitable<void> answer_continue(client_side& client) {
@@ -146,6 +148,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, u
   for (int replays = 0;; ++replays) {
     const auto started = steady_now();
     auto acquired = co_await pool.acquire(try_deadline);
+    if (acquired.endpoint) result.endpoint = endpoint_text(pool.endpoint(*acquired.endpoint));
     if (!acquired.connection) {
       const bool full = acquired.error == acquire_error::pool_full;
       ctx.error = full ? error_source::gateway : error_source::upstream;
@@ -186,6 +189,7 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
                                   : ctx.deadline;
   forward_result result;
   result.upstream = route.upstream;
+  const unsigned client_version = client.parser.get().version();  // before it is rewritten
   std::optional<response_parser> received_parser;
   pooled_connection upstream;
   auto tried = co_await exchange(ctx, client, pool, upstream, received_parser, try_deadline, result);
@@ -208,16 +212,17 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   auto& response = parser.get();
   prepare_client_response(response.base());
   phases.run_response_phases(ctx, response.base());
-  frame_client_response(parser, head_request);
-  response.keep_alive(client.keep_alive);
+  const bool delimited = frame_client_response(parser, head_request, client_version);
+  const bool keep_alive = client.keep_alive && delimited;
+  response.keep_alive(keep_alive);
 
   auto relayed = co_await relay_message<false>(
-      upstream->stream, upstream->buffer, parser, client.stream, client.scratch,
+      upstream->stream, upstream->buffer, parser, client.stream, client.scratch, client.head,
       {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
   if (relayed.read_error) ctx.error = error_source::upstream;
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());
-  result.client_reusable = client.keep_alive && relayed.ok();
+  result.client_reusable = keep_alive && relayed.ok();
   result.status = response.result_int();
   result.bytes_out = relayed.body_bytes;
   co_return result;

@@ -20,6 +20,7 @@ struct client_side {
   beast::flat_buffer& buffer;
   http::request_parser<http::buffer_body>& parser;
   std::span<char> scratch;  // body buffer shared by both directions (one at a time)
+  std::string& head;        // header section buffer, reused from request to request
   core::duration idle_timeout;
   bool keep_alive;  // what the session would like, if the exchange allows it
 };

@@ -78,6 +78,7 @@ awaitable<void> session::run() {
           finish(*worker_.snapshot()->phases, nullptr, failure->status, request_started_);
       if (record) {
         record->request_id = failure->request_id;
+        record->bytes_out = failure->body.size();
         record->error = error_source::client;
         worker_.access_log().write(slot_.thread(), *record);
       }
@@ -226,27 +227,34 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
     ctx.request_id = observe::make_request_id();
     ctx.answer = problem_retry_after(503, "gateway is shedding load", ctx.request_id, 1);
     ctx.error = error_source::gateway;
-    outcome.status = ctx.answer->status;
-    const bool kept = co_await write_local(*ctx.answer, ctx.request_id, head_request, false);
+    const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, false, outcome);
     co_return kept;
   }
   const auto& phases = *snapshot.phases;
   const auto decided = co_await phases.run_request_phases(ctx);
   if (decided == phase_result::respond) {
-    outcome.status = ctx.answer->status;
     const bool keep = wants_keep_alive && parser.is_done();
-    const bool kept = co_await write_local(*ctx.answer, ctx.request_id, head_request, keep);
+    const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, keep, outcome);
     co_return kept;
   }
   if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
-  client_side client{stream_, buffer_, parser, {scratch_.get(), scratch_size},
-                     limits_.idle_timeout, wants_keep_alive};
+  client_side client{stream_,          buffer_,          parser, {scratch_.get(), scratch_size},
+                     head_,            limits_.idle_timeout, wants_keep_alive};
   outcome = co_await forward(ctx, client, *snapshot.pools[ctx.route->upstream_index], phases);
   if (!outcome.answer) co_return outcome.client_reusable;
-  outcome.status = outcome.answer->status;
   const bool keep = wants_keep_alive && outcome.client_reusable && parser.is_done();
-  const bool kept = co_await write_local(*outcome.answer, ctx.request_id, head_request, keep);
+  const local_response made = std::move(*outcome.answer);
+  const bool kept = co_await answer(made, ctx.request_id, head_request, keep, outcome);
   if (!parser.is_done()) co_await lingering_close();
+  co_return kept;
+}
+
+// Writes a response the gateway made itself and notes it in `outcome`.
+awaitable<bool> session::answer(const local_response& response, std::string_view request_id,
+                                bool head_request, bool keep_alive, forward_result& outcome) {
+  outcome.status = response.status;
+  outcome.bytes_out = head_request ? 0 : response.body.size();
+  const bool kept = co_await write_local(response, request_id, head_request, keep_alive);
   co_return kept;
 }
 

@@ -54,6 +54,8 @@ class session {
                                                unsigned status, core::time_point start);
   awaitable<bool> write_local(const local_response& response, std::string_view request_id,
                               bool head_request, bool keep_alive);
+  awaitable<bool> answer(const local_response& response, std::string_view request_id,
+                         bool head_request, bool keep_alive, forward_result& outcome);
   const std::string& request_id_header() const;
   awaitable<void> lingering_close();
 
@@ -71,6 +73,7 @@ class session {
   const pipeline* listener_index_for_ = nullptr;
   std::size_t listener_index_ = 0;
   std::unique_ptr<char[]> scratch_;  // body relay buffer, allocated on first use
+  std::string head_;                 // outgoing header sections, capacity kept
   bool first_request_ = true;
   bool idle_ = false;
 };

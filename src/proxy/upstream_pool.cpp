@@ -159,7 +159,8 @@ awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::tim
                            (timed_out ? "connect timeout to " : "connect to ") +
                                endpoints_[endpoint].address().to_string() + ":" +
                                std::to_string(endpoints_[endpoint].port()) + " failed" +
-                               (timed_out ? "" : ": " + ec.message())};
+                               (timed_out ? "" : ": " + ec.message()),
+                           endpoint};
 }
 
 awaitable<acquire_result> upstream_pool::wait_for_connection(core::time_point deadline,

@@ -66,6 +66,7 @@ struct acquire_result {
   pooled_connection connection;
   acquire_error error = acquire_error::none;
   std::string detail;
+  std::optional<std::size_t> endpoint;  // the endpoint a failed connect was to
 };
 
 struct pool_stats {

@@ -199,6 +199,19 @@ TEST_F(Proxy, StreamsChunkedResponsesAndEchoesBothBodyFramings) {
   EXPECT_EQ(chunked->body, "hello, world");
 }
 
+// An HTTP/1.0 client knows no chunked encoding: a body of unknown length
+// reaches it delimited by the connection's close.
+TEST_F(Proxy, UnknownLengthBodyToAnHttp10ClientIsDelimitedByClose) {
+  start_default();
+  http_connection connection(port());
+  ASSERT_TRUE(connection.send("GET /stream/3 HTTP/1.0\r\nHost: x\r\n\r\n"));
+  auto response = connection.read_response();
+  ASSERT_TRUE(response) << connection.error();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_FALSE(response->chunked);
+  EXPECT_EQ(std::count(response->body.begin(), response->body.end(), '\n'), 3);
+}
+
 TEST_F(Proxy, AnswersExpectContinueBeforeTheBodyIsSent) {
   start_default();
   http_connection connection(port());
