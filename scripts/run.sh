@@ -33,6 +33,10 @@ Try:
   curl -i http://127.0.0.1:8080/stream/5         # a chunked response, streamed
   curl -i http://127.0.0.1:8080/delay/3000       # per_try_timeout 2s on /delay: a 504 problem+json
   curl -i http://127.0.0.1:8080/status/503       # upstream statuses pass through
+Admin API:
+  curl -s http://127.0.0.1:9901/admin/status     # listeners, upstreams, pools, config hash
+  curl -s http://127.0.0.1:9901/metrics          # Prometheus metrics
+  curl -s -X POST http://127.0.0.1:9901/admin/reload   # after editing examples/quickstart.yaml
 Press Ctrl-C to stop.
 MSG
 wait -n
