@@ -14,6 +14,9 @@
 #   ROUNDS    rounds per case                         (default 5)
 #   DURATION  seconds per wrk run                     (default 10)
 #   UPSTREAM  demo: demo-upstream; nginx: static nginx (default demo)
+#   LOGS      off: no access logs; on: both proxies log every request to a
+#             file (bulwark's JSON log, nginx's combined log with buffer=64k)
+#             (default off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,7 @@ readonly BIN=${BIN:-build/bin}
 readonly ROUNDS=${ROUNDS:-5}
 readonly DURATION=${DURATION:-10}
 readonly UPSTREAM=${UPSTREAM:-demo}
+readonly LOGS=${LOGS:-off}
 readonly LOAD_CPU=0 PROXY_CPU=1
 readonly PROXIES=(bulwark nginx)
 readonly CASES=("64 / 64c-small" "64 /bytes/16384 64c-16KiB" "1 / 1c-small" "1 /bytes/16384 1c-16KiB")
@@ -150,7 +154,7 @@ pid nginx.pid;
 error_log error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  $([ "$LOGS" = on ] && echo "access_log access.log combined buffer=64k;" || echo "access_log off;")
   client_body_temp_path tmp/body;
   proxy_temp_path tmp/proxy;
   fastcgi_temp_path tmp/fastcgi;
@@ -261,6 +265,8 @@ routes:
   - name: everything
     match: {path_prefix: /}
     upstream: backend
+observability:
+  access_log: $([ "$LOGS" = on ] && echo "{path: $workdir/access.log}" || echo off)
 admin:
   address: 127.0.0.1:$admin_port
 EOF

@@ -66,7 +66,8 @@ awaitable<relay_result> relay_message(beast::tcp_stream& in, beast::flat_buffer&
   relay_result result;
   // Beast reads into the free capacity of the dynamic buffer (512 bytes at
   // least); without room, a large body would move 512 bytes per system call.
-  in_buffer.reserve(scratch.size());
+  // Only when there is a body: idle client connections keep small buffers.
+  if (!parser.is_done()) in_buffer.reserve(scratch.size());
   auto& message = parser.get();
   head.clear();
   append_header_section(message.base(), head);

@@ -10,7 +10,6 @@
 namespace bulwark::proxy {
 namespace {
 
-constexpr std::size_t scratch_size = 16 * 1024;
 // After an error answer the gateway reads (and drops) what the client still
 // sends for a moment before closing, so the answer is not destroyed by a TCP
 // reset (RFC 9112 §9.6, nginx's lingering_close).
@@ -237,9 +236,9 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
     const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, keep, outcome);
     co_return kept;
   }
-  if (!scratch_) scratch_ = std::make_unique<char[]>(scratch_size);
-  client_side client{stream_,          buffer_,          parser, {scratch_.get(), scratch_size},
-                     head_,            limits_.idle_timeout, wants_keep_alive};
+  const worker::relay_buffer relay(worker_);
+  client_side client{stream_, buffer_, parser, relay.span(), head_, limits_.idle_timeout,
+                     wants_keep_alive};
   outcome = co_await forward(ctx, client, *snapshot.pools[ctx.route->upstream_index], phases);
   if (!outcome.answer) co_return outcome.client_reusable;
   const bool keep = wants_keep_alive && outcome.client_reusable && parser.is_done();

@@ -72,7 +72,6 @@ class session {
   // The listener's index in the configuration last used, for metric handles.
   const pipeline* listener_index_for_ = nullptr;
   std::size_t listener_index_ = 0;
-  std::unique_ptr<char[]> scratch_;  // body relay buffer, allocated on first use
   std::string head_;                 // outgoing header sections, capacity kept
   bool first_request_ = true;
   bool idle_ = false;
