@@ -57,7 +57,7 @@ bool admin_server::start(const config::address& bind) {
   }
   const auto local = acceptor_.local_endpoint();
   observe::log(observe::log_level::info, "admin listening",
-               {{"address", local.address().to_string() + ":" + std::to_string(local.port())}});
+               {{"address", proxy::endpoint_text(local)}});
   net::co_spawn(io_, accept_loop(), net::detached);
   return true;
 }

@@ -32,10 +32,6 @@ struct exchange_result {
   uint64_t body_bytes = 0;                           // request body bytes sent
 };
 
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
-
 observe::upstream_outcome outcome_of(const error_code& ec) {
   if (ec == beast::error::timeout) return observe::upstream_outcome::timeout;
   if (ec == net::error::connection_reset || ec == net::error::eof ||

@@ -24,12 +24,6 @@ std::string fnv1a_hex(std::string_view bytes) {
   return text;
 }
 
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-         std::to_string(endpoint.port());
-}
-
 std::optional<std::vector<std::vector<tcp::endpoint>>> resolve_upstreams(
     const config::gateway_config& config, std::vector<std::string>& problems) {
   net::io_context io;

@@ -20,6 +20,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <string>
+
 #include "core/clock.h"
 
 namespace bulwark::proxy {
@@ -36,6 +38,13 @@ inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
 template <class T = void>
 using awaitable = net::awaitable<T>;
+
+// `host:port` of an endpoint, an IPv6 host in brackets (as in URLs and logs).
+inline std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+         std::to_string(endpoint.port());
+}
 
 // Asio's timers run on std::chrono::steady_clock; core::time_point is the same
 // clock, so a deadline converts without loss.

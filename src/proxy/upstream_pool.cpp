@@ -157,8 +157,7 @@ awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::tim
   const bool timed_out = ec == beast::error::timeout;
   co_return acquire_result{{}, timed_out ? acquire_error::timeout : acquire_error::connect_failed,
                            (timed_out ? "connect timeout to " : "connect to ") +
-                               endpoints_[endpoint].address().to_string() + ":" +
-                               std::to_string(endpoints_[endpoint].port()) + " failed" +
+                               endpoint_text(endpoints_[endpoint]) + " failed" +
                                (timed_out ? "" : ": " + ec.message()),
                            endpoint};
 }
