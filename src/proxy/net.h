@@ -40,10 +40,16 @@ template <class T = void>
 using awaitable = net::awaitable<T>;
 
 // `host:port` of an endpoint, an IPv6 host in brackets (as in URLs and logs).
+// Built by appending: GCC 12 misreports `"[" + s + "]"` chains (-Wrestrict).
 inline std::string endpoint_text(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
-  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-         std::to_string(endpoint.port());
+  std::string text;
+  if (address.is_v6()) text += '[';
+  text += address.to_string();
+  if (address.is_v6()) text += ']';
+  text += ':';
+  text += std::to_string(endpoint.port());
+  return text;
 }
 
 // Asio's timers run on std::chrono::steady_clock; core::time_point is the same
