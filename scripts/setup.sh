@@ -31,6 +31,6 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts services it installs; the tests and benchmarks run their own
 # instances on ports of their choosing, so the system-wide ones are not needed.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus; do
   if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done
