@@ -24,6 +24,7 @@ struct address {
   std::string host;
   uint16_t port = 0;
   std::string text() const { return host + ":" + std::to_string(port); }
+  friend bool operator==(const address&, const address&) = default;
 };
 
 struct listener_limits {

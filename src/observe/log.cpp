@@ -3,9 +3,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 
+#include "observe/access_log.h"
 #include "observe/json.h"
 
 namespace bulwark::observe {
@@ -23,24 +22,11 @@ std::string_view level_name(log_level level) {
 
 }  // namespace
 
-std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[40];
-  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), text,
-                static_cast<int>(millis % 1000));
-  return out;
-}
-
 std::string format_log_line(log_level level, std::string_view message,
                             std::initializer_list<log_field> fields) {
-  std::string line = "{\"ts\":\"" + rfc3339_now() + "\",\"level\":\"";
+  std::string line = "{\"ts\":\"";
+  line += format_rfc3339_millis(std::chrono::system_clock::now());
+  line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";
   line += json_quote(message);

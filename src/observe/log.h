@@ -44,7 +44,4 @@ void log(log_level level, std::string_view message, std::initializer_list<log_fi
 std::string format_log_line(log_level level, std::string_view message,
                             std::initializer_list<log_field> fields);
 
-// RFC 3339 UTC timestamp with milliseconds of the current wall time.
-std::string rfc3339_now();
-
 }  // namespace bulwark::observe

@@ -151,8 +151,7 @@ bool gateway::bind_new_listeners(const config::gateway_config& next,
                                  std::vector<std::string>& problems) {
   for (const auto& listener : next.listeners) {
     const auto current = listeners_.find(listener.name);
-    if (current != listeners_.end() && current->second.configured.host == listener.bind.host &&
-        current->second.configured.port == listener.bind.port) {
+    if (current != listeners_.end() && current->second.configured == listener.bind) {
       continue;  // stays bound as it is
     }
     error_code ec;
@@ -218,7 +217,7 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   if (config_ && !same_access_log(*config_, *next)) {
     log(log_level::warn, "observability.access_log changes apply at the next start");
   }
-  if (config_ && (config_->admin_server.bind.text() != next->admin_server.bind.text() ||
+  if (config_ && (config_->admin_server.bind != next->admin_server.bind ||
                   config_->admin_server.token_env != next->admin_server.token_env)) {
     log(log_level::warn, "admin changes apply at the next start");
   }

@@ -10,17 +10,9 @@ namespace {
 
 constexpr auto idle_sweep_interval = std::chrono::seconds(1);
 
-bool same_address(const config::address& a, const config::address& b) {
-  return a.host == b.host && a.port == b.port;
-}
-
 // A pool can carry over a reload when nothing that shapes it changed.
 bool same_pool_settings(const config::upstream& a, const config::upstream& b) {
-  if (a.endpoints.size() != b.endpoints.size()) return false;
-  for (std::size_t i = 0; i < a.endpoints.size(); ++i) {
-    if (!same_address(a.endpoints[i], b.endpoints[i])) return false;
-  }
-  return a.balance_policy == b.balance_policy && a.connect_timeout == b.connect_timeout &&
+  return a.endpoints == b.endpoints && a.balance_policy == b.balance_policy && a.connect_timeout == b.connect_timeout &&
          a.pool.max_connections == b.pool.max_connections && a.pool.max_idle == b.pool.max_idle &&
          a.pool.idle_timeout == b.pool.idle_timeout && a.max_pending == b.max_pending;
 }
