@@ -1,6 +1,7 @@
 #include "admin/admin_server.h"
 
 #include "observe/log.h"
+#include "proxy/acceptor.h"
 #include "observe/prometheus.h"
 #include "proxy/problem.h"
 
@@ -45,16 +46,16 @@ admin_server::admin_server(net::io_context& io, proxy::gateway& gateway, std::st
 bool admin_server::start(const config::address& bind) {
   proxy::error_code ec;
   const auto address = net::ip::make_address(bind.host, ec);
-  tcp::endpoint endpoint(address, bind.port);
-  if (!ec) acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
+  std::optional<tcp::acceptor> bound;
+  if (!ec) {
+    bound = proxy::bind_acceptor(io_, {address, bind.port}, proxy::port_sharing::exclusive, ec);
+  }
+  if (!bound) {
     observe::log(observe::log_level::error, "cannot bind the admin server",
                  {{"address", bind.text()}, {"error", ec.message()}});
     return false;
   }
+  acceptor_ = std::move(*bound);
   const auto local = acceptor_.local_endpoint();
   observe::log(observe::log_level::info, "admin listening",
                {{"address", proxy::endpoint_text(local)}});

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "observe/log.h"
+#include "proxy/acceptor.h"
 #include "proxy/pipeline.h"
 #include "proxy/worker.h"
 
@@ -44,25 +45,6 @@ std::optional<std::vector<std::vector<tcp::endpoint>>> resolve_upstreams(
     }
   }
   return resolved;
-}
-
-std::optional<tcp::acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
-                                           error_code& ec) {
-  tcp::acceptor acceptor(io);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) {
-    // Every worker binds its own acceptor to the same port; the kernel
-    // spreads new connections over them.
-    const int on = 1;
-    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-      ec.assign(errno, boost::system::system_category());
-    }
-  }
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return std::nullopt;
-  return acceptor;
 }
 
 observe::access_log::options access_log_options(const config::gateway_config& config) {
@@ -166,7 +148,7 @@ bool gateway::bind_new_listeners(const config::gateway_config& next,
                           {}};
     const auto settings = std::make_shared<const config::listener>(listener);
     for (auto& w : workers_) {
-      auto acceptor = bind_acceptor(w->io(), fresh.bound.endpoint, ec);
+      auto acceptor = bind_acceptor(w->io(), fresh.bound.endpoint, port_sharing::reuse_port, ec);
       if (!acceptor) {
         problems.push_back("listeners." + listener.name + ": cannot bind " +
                            endpoint_text(fresh.bound.endpoint) + ": " + ec.message());
