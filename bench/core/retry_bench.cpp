@@ -74,7 +74,7 @@ void adaptive_limiter_acquire_complete(benchmark::State& state) {
   adaptive_limiter limiter{std::make_unique<aimd_limit>(config)};
   for (auto _ : state) {
     auto permit = limiter.try_acquire(start);
-    if (permit) permit->complete(call_outcome::success, start + 5ms);
+    if (permit) permit->complete(limit_outcome::success, start + 5ms);
   }
 }
 BENCHMARK(adaptive_limiter_acquire_complete);

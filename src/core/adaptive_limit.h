@@ -45,7 +45,7 @@ class adaptive_limit {
   std::atomic<std::size_t> limit_;
 };
 
-enum class call_outcome : std::uint8_t { success, dropped, ignored };
+enum class limit_outcome : std::uint8_t { success, dropped, ignored };
 
 class adaptive_limiter {
  public:
@@ -55,11 +55,11 @@ class adaptive_limiter {
     permit& operator=(permit&& other) noexcept;
     permit(const permit&) = delete;
     permit& operator=(const permit&) = delete;
-    ~permit() { complete(call_outcome::ignored, start_); }
+    ~permit() { complete(limit_outcome::ignored, start_); }
 
     // Releases the slot and, unless ignored, feeds the algorithm a sample with
     // rtt = now - start. Later calls do nothing.
-    void complete(call_outcome outcome, time_point now);
+    void complete(limit_outcome outcome, time_point now);
 
    private:
     friend class adaptive_limiter;

@@ -23,6 +23,7 @@ struct aimd_config {
   std::size_t max_limit = 200;
   double backoff_ratio = 0.9;  // in [0.5, 1)
   duration timeout = std::chrono::seconds{5};
+  friend bool operator==(const aimd_config&, const aimd_config&) = default;
 };
 
 class aimd_limit final : public adaptive_limit {

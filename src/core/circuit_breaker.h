@@ -140,6 +140,7 @@ struct circuit_breaker_settings {
   // One message per problem ("failure_rate: must be in (0, 1], got 1.5"), empty
   // when valid; the config layer prefixes each with its file position and path.
   std::vector<std::string> validate() const;
+  friend bool operator==(const circuit_breaker_settings&, const circuit_breaker_settings&) = default;
 };
 
 class circuit_breaker;

@@ -39,6 +39,7 @@ struct gradient2_config {
   std::size_t queue_size = 4;  // growth allowed per sample while latency holds
   std::size_t long_window = 600;
   double rtt_tolerance = 1.5;  // >= 1: latency growth accepted before shrinking
+  friend bool operator==(const gradient2_config&, const gradient2_config&) = default;
 };
 
 class gradient2_limit final : public adaptive_limit {

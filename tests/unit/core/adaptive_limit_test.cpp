@@ -256,10 +256,10 @@ TEST(adaptive_limiter, outcomes_feed_the_right_samples) {
   auto third = limiter.try_acquire(t0 + 2ms);
   ASSERT_TRUE(first && second && third);
 
-  second->complete(call_outcome::success, t0 + 31ms);
-  first->complete(call_outcome::dropped, t0 + 5s);
-  third->complete(call_outcome::ignored, t0 + 3ms);
-  third->complete(call_outcome::success, t0 + 4ms);  // already completed: no-op
+  second->complete(limit_outcome::success, t0 + 31ms);
+  first->complete(limit_outcome::dropped, t0 + 5s);
+  third->complete(limit_outcome::ignored, t0 + 3ms);
+  third->complete(limit_outcome::success, t0 + 4ms);  // already completed: no-op
 
   ASSERT_EQ(samples.size(), 2u);
   EXPECT_EQ(samples[0].start, t0 + 1ms);
@@ -290,7 +290,7 @@ TEST(adaptive_limiter, a_permit_dropped_without_outcome_releases_and_teaches_not
   EXPECT_EQ(limiter.inflight(), 1u);
   auto b = std::move(moved);
   EXPECT_EQ(limiter.inflight(), 1u);
-  b.complete(call_outcome::success, t0 + 1ms);
+  b.complete(limit_outcome::success, t0 + 1ms);
   EXPECT_EQ(limiter.inflight(), 0u);
   EXPECT_EQ(samples.size(), 1u);
 }
@@ -305,14 +305,14 @@ TEST(adaptive_limiter, with_aimd_the_limit_follows_load_and_drops) {
     while (auto p = limiter.try_acquire(now)) calls.push_back(std::move(*p));
     EXPECT_EQ(calls.size(), limiter.limit());
     now += 5ms;
-    for (auto& call : calls) call.complete(call_outcome::success, now);
+    for (auto& call : calls) call.complete(limit_outcome::success, now);
   }
   EXPECT_EQ(limiter.limit(), c.max_limit);
   // Overload: calls are dropped; the limit falls to its floor.
   for (int i = 0; i < 50; ++i) {
     auto p = limiter.try_acquire(now);
     ASSERT_TRUE(p);
-    p->complete(call_outcome::dropped, now + 2s);
+    p->complete(limit_outcome::dropped, now + 2s);
   }
   EXPECT_EQ(limiter.limit(), c.min_limit);
 }
@@ -335,7 +335,7 @@ TEST(adaptive_limiter, threads_never_exceed_the_limit_and_release_everything) {
         const std::size_t inflight = limiter.inflight();
         while (inflight > seen && !most.compare_exchange_weak(seen, inflight)) {
         }
-        const auto outcome = static_cast<call_outcome>(random() % 3);
+        const auto outcome = static_cast<limit_outcome>(random() % 3);
         p->complete(outcome, t0 + duration{static_cast<std::int64_t>(random() % 2'000'000)});
       }
     });
