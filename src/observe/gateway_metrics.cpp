@@ -39,6 +39,10 @@ std::string_view to_string(reload_result result) {
   return "unknown";
 }
 
+std::string_view to_string(limit_decision decision) {
+  return decision == limit_decision::allow ? "allow" : "deny";
+}
+
 gateway_metrics::gateway_metrics(metrics_registry& registry, std::string_view version)
     : registry_(registry),
       http_requests_(
@@ -61,7 +65,11 @@ gateway_metrics::gateway_metrics(metrics_registry& registry, std::string_view ve
           {"listener", "reason"})),
       config_reloads_(registry.add_counter("bulwark_config_reloads_total",
                                            "Configuration reloads, by result (success, failure).",
-                                           {"result"})) {
+                                           {"result"})),
+      ratelimit_decisions_(registry.add_counter(
+          "bulwark_ratelimit_decisions_total",
+          "Rate-limit decisions, by route, policy and decision (allow, deny).",
+          {"route", "policy", "decision"})) {
   registry.add_gauge("bulwark_build_info", "Always 1; the version is a label.", {"version"})
       .with({version})
       .add(registry.main_thread(), 1);
@@ -90,6 +98,14 @@ upstream_metrics gateway_metrics::for_upstream(std::string_view upstream) const 
   };
   return upstream_metrics{{outcome(upstream_outcome::success), outcome(upstream_outcome::failure),
                            outcome(upstream_outcome::timeout), outcome(upstream_outcome::reset)}};
+}
+
+rate_limit_metrics gateway_metrics::for_rate_limit(std::string_view route,
+                                                  std::string_view policy) const {
+  auto decision = [&](limit_decision d) {
+    return ratelimit_decisions_.with({route, policy, to_string(d)});
+  };
+  return rate_limit_metrics{{decision(limit_decision::allow), decision(limit_decision::deny)}};
 }
 
 void gateway_metrics::count_reload(reload_result result) const {

@@ -55,6 +55,18 @@ struct upstream_metrics {
   }
 };
 
+enum class limit_decision : std::uint8_t { allow, deny };
+std::string_view to_string(limit_decision decision);
+
+// One rate-limit policy of one route.
+struct rate_limit_metrics {
+  std::array<counter, 2> decisions;  // by limit_decision
+
+  void record(std::size_t thread, limit_decision decision) const {
+    decisions[static_cast<std::size_t>(decision)].inc(thread);
+  }
+};
+
 class gateway_metrics {
  public:
   // Registers the families, bulwark_build_info{version} = 1, and both
@@ -65,6 +77,7 @@ class gateway_metrics {
   listener_metrics for_listener(std::string_view listener) const;
   route_metrics for_route(std::string_view listener, std::string_view route) const;
   upstream_metrics for_upstream(std::string_view upstream) const;
+  rate_limit_metrics for_rate_limit(std::string_view route, std::string_view policy) const;
 
   void count_reload(reload_result result) const;
 
@@ -78,6 +91,7 @@ class gateway_metrics {
   gauge_family connections_active_;
   counter_family connections_rejected_;
   counter_family config_reloads_;
+  counter_family ratelimit_decisions_;
 };
 
 }  // namespace bulwark::observe

@@ -169,11 +169,15 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
                     std::vector<std::string>& problems) {
   const auto endpoints = resolve_upstreams(*next, problems);
   if (!endpoints) return false;
+  auto states = carried_.next();
+  phase_build_context build{metrics_.get(), states, problems};
+  const auto phases = std::make_shared<const pipeline>(next, build);
+  if (!problems.empty()) return false;
   std::map<std::string, opened_listener> opened;
   if (!bind_new_listeners(*next, opened, problems)) return false;
 
   // Nothing can fail from here on: commit.
-  const auto phases = std::make_shared<const pipeline>(next, metrics_.get());
+  carried_.commit(std::move(states));
   for (auto& w : workers_) w->install(phases, *endpoints);
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     const auto& name = it->first;

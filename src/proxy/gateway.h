@@ -17,6 +17,7 @@
 #include "observe/access_log.h"
 #include "observe/gateway_metrics.h"
 #include "observe/metrics.h"
+#include "proxy/carried_state.h"
 #include "proxy/listener.h"
 #include "proxy/net.h"
 
@@ -94,6 +95,7 @@ class gateway {
   std::shared_ptr<const config::gateway_config> config_;
   std::string hash_;
   std::map<std::string, bound_listener> listeners_;
+  carried_state carried_;  // policy state handed from snapshot to snapshot
   // Created by start(), once the number of workers (the metric threads) is known.
   std::unique_ptr<observe::metrics_registry> registry_;
   std::unique_ptr<observe::gateway_metrics> metrics_;

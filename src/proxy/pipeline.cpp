@@ -5,8 +5,9 @@
 namespace bulwark::proxy {
 
 pipeline::pipeline(std::shared_ptr<const config::gateway_config> config,
-                   const observe::gateway_metrics* metrics)
+                   phase_build_context& build)
     : config_(std::move(config)) {
+  const auto* metrics = build.metrics;
   phases_.push_back(std::make_unique<request_id_phase>(config_->observe.request_id_header));
   phases_.push_back(std::make_unique<route_phase>(config_->routes));
   if (metrics == nullptr) return;

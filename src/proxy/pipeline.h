@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "observe/gateway_metrics.h"
+#include "proxy/carried_state.h"
 #include "proxy/context.h"
 #include "proxy/router.h"
 
@@ -32,11 +33,19 @@ class request_phase {
   virtual void on_response(request_context&, http::response_header<>&) {}
 };
 
+// What phases are built with: metric handles, the state carried over from the
+// previous snapshot, and a place to report why the configuration cannot run
+// (an unreadable JWKS file, say), which rejects the reload.
+struct phase_build_context {
+  const observe::gateway_metrics* metrics;  // null: no metrics (unit tests)
+  carried_state::generation& states;
+  std::vector<std::string>& problems;
+};
+
 class pipeline {
  public:
-  // `metrics` may be null (no metrics kept, as in unit tests).
-  pipeline(std::shared_ptr<const config::gateway_config> config,
-           const observe::gateway_metrics* metrics = nullptr);
+  // Check build.problems afterwards: a pipeline with problems must not run.
+  pipeline(std::shared_ptr<const config::gateway_config> config, phase_build_context& build);
 
   const config::gateway_config& config() const { return *config_; }
 
