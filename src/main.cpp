@@ -17,6 +17,7 @@
 #include "core/units.h"
 #include "observe/log.h"
 #include "proxy/gateway.h"
+#include "store/keys_cli.h"
 
 namespace {
 
@@ -115,6 +116,31 @@ int run(const std::string& path, const std::string& drain_timeout) {
   return serve(gateway, main_io);
 }
 
+// `bulwark keys ...`: the database comes from --db, or from the config file's
+// auth.api_keys.db (which the loader resolves against the file's directory, so
+// `keys -c` and `run -c` open the same file from any working directory).
+int keys(store::keys_cli_options options, const std::string& keys_config) {
+  const auto verb = store::to_string(options.action);
+  if (!options.db_path.empty() && !keys_config.empty()) {
+    std::cerr << "bulwark keys " << verb << ": give --db or -c, not both\n";
+    return 2;
+  }
+  if (!keys_config.empty()) {
+    const auto loaded = config::load_file(keys_config);
+    if (!loaded.ok()) {
+      print_errors(loaded.errors, std::cerr);
+      return 1;
+    }
+    if (!loaded.config->auth.api_keys) {
+      std::cerr << "bulwark keys " << verb << ": " << keys_config
+                << " has no auth.api_keys section; add one or pass --db\n";
+      return 2;
+    }
+    options.db_path = loaded.config->auth.api_keys->db;
+  }
+  return store::run_keys_command(options, std::cout, std::cerr, std::chrono::system_clock::now());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,6 +156,31 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "validate a configuration file");
   check_cmd->add_option("-c,--config", config_path, "configuration file")->required();
   app.add_subcommand("version", "print the version");
+
+  store::keys_cli_options keys_options;
+  std::string keys_config;
+  auto* keys_cmd = app.add_subcommand("keys", "manage API keys (create, list, revoke, rotate)");
+  keys_cmd->require_subcommand(1);
+  auto keys_verb = [&](const char* name, const char* description) {
+    auto* cmd = keys_cmd->add_subcommand(name, description);
+    cmd->add_option("--db", keys_options.db_path, "the key database (SQLite file)");
+    cmd->add_option("-c,--config", keys_config, "configuration file: use its auth.api_keys.db");
+    cmd->add_flag("--json", keys_options.json, "print JSON");
+    return cmd;
+  };
+  auto* keys_create = keys_verb("create", "issue a new key; prints it once");
+  keys_create->add_option("--name", keys_options.name, "who or what the key is for")->required();
+  keys_create->add_option("--scopes", keys_options.scopes, "comma-separated scopes, e.g. read,write");
+  keys_create->add_option("--rate", keys_options.rate, "rate-limit override, e.g. 100/s");
+  keys_create->add_option("--expires", keys_options.expires, "lifetime, e.g. 90d (default: never)");
+  auto* keys_list = keys_verb("list", "list keys (never their secrets)");
+  auto* keys_revoke = keys_verb("revoke", "revoke a key at once");
+  keys_revoke->add_option("ID", keys_options.id, "the key's id, as list shows it")->required();
+  auto* keys_rotate = keys_verb("rotate", "issue a replacement; the old key stays valid for --grace");
+  keys_rotate->add_option("ID", keys_options.id, "the key's id, as list shows it")->required();
+  keys_rotate->add_option("--grace", keys_options.grace, "how long the old key stays valid (default 24h)");
+  keys_rotate->add_option("--expires", keys_options.expires,
+                          "the new key's lifetime (default: the old key's lifetime)");
   // `bulwark -c FILE` is `bulwark run -c FILE`.
   app.add_option("-c,--config", config_path, "configuration file (same as `run -c`)");
   app.add_option("--drain-timeout", drain_timeout, "see `run --drain-timeout`");
@@ -141,6 +192,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (app.got_subcommand(check_cmd)) return check(config_path);
+  if (app.got_subcommand(keys_cmd)) {
+    if (keys_create->parsed()) keys_options.action = store::keys_action::create;
+    if (keys_list->parsed()) keys_options.action = store::keys_action::list;
+    if (keys_revoke->parsed()) keys_options.action = store::keys_action::revoke;
+    if (keys_rotate->parsed()) keys_options.action = store::keys_action::rotate;
+    return keys(keys_options, keys_config);
+  }
   if (app.got_subcommand(run_cmd) || !config_path.empty()) return run(config_path, drain_timeout);
   std::cout << app.help();
   return 2;

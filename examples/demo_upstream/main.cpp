@@ -1,7 +1,11 @@
 // demo-upstream: a small httpbin-like HTTP/1.1 server. It is the upstream of
 // `make run`, of the integration tests and of the benchmark against nginx.
 //
-//   demo-upstream --listen 127.0.0.1:0 [--threads N] [--name NAME]
+//   demo-upstream --listen 127.0.0.1:0 [--threads N] [--name NAME] [--health-file PATH]
+//
+// `GET /healthz` answers 200 "ok"; with --health-file, it answers 503 while
+// PATH does not exist, so tests can fail an endpoint's health checks (and heal
+// it) while every other path keeps working.
 //
 // prints exactly one line, `listening HOST:PORT` (the bound port), then serves
 // until SIGTERM or SIGINT, which end it with exit code 0.
@@ -39,6 +43,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <charconv>
@@ -82,6 +87,7 @@ struct options {
   tcp::endpoint endpoint;
   int threads = 1;
   std::string name;
+  std::string health_file;  // empty: /healthz is always 200
 };
 
 const std::array<char, piece_size>& byte_pattern() {
@@ -144,7 +150,10 @@ std::string_view reason_phrase(unsigned status) {
 class connection {
  public:
   connection(tcp::socket socket, const options& opts)
-      : socket_(std::move(socket)), name_(opts.name), piece_(std::make_unique<char[]>(piece_size)) {}
+      : socket_(std::move(socket)),
+        name_(opts.name),
+        health_file_(opts.health_file),
+        piece_(std::make_unique<char[]>(piece_size)) {}
 
   asio::awaitable<void> run() {
     for (;;) {
@@ -180,7 +189,7 @@ class connection {
     if (path == "/drain") co_return co_await drain();
     if (!co_await discard_body()) co_return false;
     if (path == "/") co_return co_await answer_text(200, root_body);
-    if (path == "/healthz") co_return co_await answer_text(200, "ok");
+    if (path == "/healthz") co_return co_await healthz();
     if (path == "/headers") co_return co_await headers();
     if (auto n = number_after(path, "/bytes/")) co_return co_await bytes(*n);
     if (auto n = number_after(path, "/status/")) co_return co_await status(*n);
@@ -219,6 +228,13 @@ class connection {
       left -= n;
     }
     co_return true;
+  }
+
+  asio::awaitable<bool> healthz() {
+    if (!health_file_.empty() && ::access(health_file_.c_str(), F_OK) != 0) {
+      co_return co_await answer_text(503, "unhealthy\n");
+    }
+    co_return co_await answer_text(200, "ok");
   }
 
   asio::awaitable<bool> status(std::uint64_t code) {
@@ -463,6 +479,7 @@ class connection {
 
   tcp::socket socket_;
   const std::string& name_;
+  const std::string& health_file_;
   std::unique_ptr<char[]> piece_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
@@ -538,6 +555,8 @@ std::optional<options> parse_options(int argc, char** argv) {
       opts.threads = *threads;
     } else if (flag == "--name") {
       opts.name = value;
+    } else if (flag == "--health-file") {
+      opts.health_file = value;
     } else {
       return std::nullopt;
     }
@@ -589,7 +608,7 @@ int serve_until_signal(options opts) {
 int main(int argc, char** argv) {
   auto opts = parse_options(argc, argv);
   if (!opts) {
-    std::fprintf(stderr, "usage: demo-upstream --listen HOST:PORT [--threads N] [--name NAME]\n");
+    std::fprintf(stderr, "usage: demo-upstream --listen HOST:PORT [--threads N] [--name NAME] [--health-file PATH]\n");
     return 2;
   }
   try {

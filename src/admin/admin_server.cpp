@@ -1,5 +1,7 @@
 #include "admin/admin_server.h"
 
+#include "admin/keys_api.h"
+
 #include "observe/log.h"
 #include "proxy/acceptor.h"
 #include "observe/prometheus.h"
@@ -74,7 +76,7 @@ bool admin_server::authorized(std::string_view authorization) const {
 }
 
 admin_response admin_server::handle(std::string_view method, std::string_view target,
-                                     std::string_view authorization) {
+                                     std::string_view authorization, std::string_view body) {
   const auto path = target.substr(0, target.find('?'));
   if (path == "/health/live") {
     return method == "GET" ? json_response(200, {{"status", "live"}})
@@ -97,6 +99,10 @@ admin_response admin_server::handle(std::string_view method, std::string_view ta
     if (path == "/admin/status") {
       return method == "GET" ? json_response(200, gateway_.status())
                              : problem_response(405, "use GET");
+    }
+    if (path == "/admin/keys" || path.starts_with("/admin/keys/")) {
+      const auto running = gateway_.config();
+      return handle_keys(method, path, body, running.get(), std::chrono::system_clock::now());
     }
     if (path == "/admin/reload") {
       if (method != "POST") return problem_response(405, "use POST");
@@ -131,7 +137,7 @@ proxy::awaitable<void> admin_server::serve(tcp::socket socket) {
     if (ec) break;
     const auto& request = parser.get();
     const auto answer = handle(request.method_string(), request.target(),
-                               request[http::field::authorization]);
+                               request[http::field::authorization], request.body());
     http::response<http::string_body> response{static_cast<http::status>(answer.status),
                                                request.version()};
     response.set(http::field::content_type, answer.content_type);

@@ -1,5 +1,5 @@
 // The admin API: /health/live, /health/ready, /metrics, /admin/status,
-// /admin/reload.
+// /admin/reload, /admin/keys (keys_api.h).
 // When `admin.token_env` names a set environment variable, every /admin/*
 // call needs `Authorization: Bearer <token>` (compared in constant time);
 // /health/* stay open.
@@ -33,7 +33,7 @@ class admin_server {
 
   // The routing of one request, without I/O (used by the tests of the API).
   admin_response handle(std::string_view method, std::string_view target,
-                        std::string_view authorization);
+                        std::string_view authorization, std::string_view body = {});
 
  private:
   proxy::awaitable<void> accept_loop();

@@ -71,13 +71,21 @@ struct pool_settings {
 
 // Which results of a try count: for `retry.on` and `circuit_breaker.failure_on`.
 // Written as a list of `connect_failure`, `reset`, `timeout`, status codes
-// (`503`) and classes (`5xx`).
+// (`503`) and classes (`4xx`, `5xx`). A default-constructed value matches
+// nothing; the two lists' defaults are retry_default() and breaker_default().
 struct outcome_conditions {
   bool connect_failure = false;  // no connection could be made (refused, unreachable, connect timeout)
   bool reset = false;            // the connection broke before a full response header
   bool timeout = false;          // the try's deadline passed before the response header
   std::array<bool, 600> status{};  // status codes 100..599 that match
   bool matches_status(unsigned code) const { return code < status.size() && status[code]; }
+  // Whether nothing at all matches (an empty list as written).
+  bool empty() const;
+  // `retry.on` when not written: connect_failure, reset, timeout, 502, 503, 504.
+  static outcome_conditions retry_default();
+  // `circuit_breaker.failure_on` when not written: connect_failure, reset,
+  // timeout and every status from 500 to 599.
+  static outcome_conditions breaker_default();
   friend bool operator==(const outcome_conditions&, const outcome_conditions&) = default;
 };
 
@@ -85,15 +93,29 @@ struct outcome_conditions {
 struct concurrency_settings {
   enum class kind { fixed, aimd, gradient2 };
   kind algorithm = kind::fixed;
-  uint32_t limit = 0;  // fixed: the bulkhead size
+  uint32_t limit = 0;  // fixed: the bulkhead size (>= 1 once loaded)
+  // Only the chosen algorithm's struct is read from the file (min <= initial <=
+  // max checked, initial defaulting to min); the other keeps core's defaults.
   core::aimd_config aimd;            // `adaptive: {algorithm: aimd, min, max, initial, ...}`
   core::gradient2_config gradient2;  // `adaptive: {algorithm: gradient2, ...}` (the default)
   friend bool operator==(const concurrency_settings&, const concurrency_settings&) = default;
 };
 
+// `circuit_breaker` of an upstream. A default-constructed value is what
+// `circuit_breaker: {}` loads: core's defaults (time-based 30s window in 10
+// buckets, min_requests 20, failure_rate 0.5, open_for 10s, 3 probes) except
+// that slow calls do not count (see no_slow_call).
 struct breaker_settings {
-  core::circuit_breaker_settings policy;  // window, rates, min_requests, open_for, probes
-  outcome_conditions failure_on;          // default: connect_failure, reset, timeout, 5xx
+  // `slow_call` not written: no call is slow. The policy then holds this
+  // duration as `slow_call` (about 100 years, far beyond any timeout, yet far
+  // from overflow when added to a steady-clock time) and 1.0 as
+  // `slow_call_rate`, so the slow-call rate can never open the breaker.
+  static constexpr duration no_slow_call = std::chrono::hours(24 * 365 * 100);
+  static core::circuit_breaker_settings default_policy();
+
+  core::circuit_breaker_settings policy = default_policy();  // window, rates, min_requests, open_for, probes
+  outcome_conditions failure_on = outcome_conditions::breaker_default();
+  bool counts_slow_calls() const { return policy.slow_call < no_slow_call; }
   friend bool operator==(const breaker_settings&, const breaker_settings&) = default;
 };
 
@@ -158,7 +180,7 @@ struct retry_policy {
   uint32_t attempts = 1;  // every try, the first included; 1: no retries
   std::optional<duration> per_try_timeout;  // unset: the route's timeout bounds the try
   backoff_settings backoff;
-  outcome_conditions on;  // default: connect_failure, reset, timeout, 502, 503, 504
+  outcome_conditions on = outcome_conditions::retry_default();
   std::vector<std::string> methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
   std::optional<retry_budget_settings> budget;  // unset: no budget
   bool honor_retry_after = true;
@@ -205,7 +227,9 @@ struct rate_limit_policy {
   double rate_per_second = 0;  // as parsed from `rate`
   duration rate_period = std::chrono::seconds(1);  // the unit written (`5/min`: 60s); the `w` of RateLimit-Policy
   double rate_per_period = 0;  // the count written (`5/min`: 5)
-  uint64_t burst = 0;  // 0: the rate's count per period
+  // Requests admitted at once. Loaded policies always have burst >= 1: when not
+  // written, the rate's count per period (`5/min`: 5). 0 only in hand-made values.
+  uint64_t burst = 0;
   limit_algorithm algorithm = limit_algorithm::token_bucket;
   limit_scope scope = limit_scope::local;
   uint64_t max_keys = 100000;  // keys kept; least recently used beyond that are forgotten
@@ -241,6 +265,7 @@ struct route {
 };
 
 struct api_key_settings {
+  // A relative path is resolved against the config file's directory at load.
   std::string db = "./data/keys.db";
   std::string header = "X-API-Key";  // also accepted: Authorization: Bearer bwk_...
   friend bool operator==(const api_key_settings&, const api_key_settings&) = default;
@@ -251,7 +276,7 @@ enum class jwt_algorithm { hs256, rs256, es256 };
 struct jwt_settings {
   std::string issuer;  // empty: not checked
   std::vector<std::string> audiences;  // empty: not checked; else `aud` must name one
-  std::string jwks_file;
+  std::string jwks_file;  // required; relative: against the config file's directory
   std::vector<jwt_algorithm> algorithms = {jwt_algorithm::rs256, jwt_algorithm::es256};
   duration leeway = std::chrono::seconds(30);
   friend bool operator==(const jwt_settings&, const jwt_settings&) = default;

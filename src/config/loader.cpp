@@ -1,7 +1,8 @@
 // The gateway's configuration schema (DESIGN.md §4): which fields each YAML map
 // has, how each is read and checked on its own, and the entry points. Checks
-// that relate several fields live in validate.cpp; the generic machinery
-// (positions, unknown fields, "not supported yet") in yaml_reader.cpp.
+// that relate several fields live in validate.cpp, except the shape of one small
+// map (`limit` or `adaptive`, not both), checked where it is read. The generic
+// machinery (positions, unknown fields, "not supported yet") is in yaml_reader.cpp.
 #include "config/loader.h"
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 #include <limits>
 #include <sstream>
 
+#include "config/cidr.h"
 #include "config/concat.h"
+#include "config/did_you_mean.h"
 #include "config/syntax.h"
 #include "config/validate.h"
 #include "config/yaml_reader.h"
@@ -22,29 +25,15 @@ namespace {
 
 // Fields that DESIGN.md §4 describes but this version does not build yet. They
 // are refused with "not supported yet" rather than ignored: a user who writes a
-// circuit breaker must not believe they have one. To build one, delete its line
-// here and add its reader to the field table of its map below.
+// response cache must not believe they have one. To build one, delete its line
+// here and add its reader to the field table of its map below. (A value can be
+// refused the same way: `rate_limits[].scope: cluster`, in read_rate_limit.)
 const std::vector<designed_field> not_supported_yet = {
-    {"", "auth"},
     {"", "cluster"},
     {"", "cache"},
     {"listeners[]", "tls"},
-    {"upstreams[]", "concurrency"},
-    {"upstreams[]", "circuit_breaker"},
-    {"upstreams[]", "health_check"},
-    {"upstreams[]", "outlier_detection"},
-    {"routes[]", "auth"},
-    {"routes[]", "rate_limits"},
     {"routes[]", "cache"},
     {"routes[]", "websocket"},
-    {"routes[]", "fallback"},
-    {"routes[]", "fault"},
-    {"routes[].retry", "attempts"},
-    {"routes[].retry", "backoff"},
-    {"routes[].retry", "on"},
-    {"routes[].retry", "methods"},
-    {"routes[].retry", "budget"},
-    {"routes[].retry", "honor_retry_after"},
 };
 
 constexpr uint64_t max_u32 = std::numeric_limits<uint32_t>::max();
@@ -53,6 +42,16 @@ constexpr uint64_t max_workers = 1024;
 // A request line, Host and the usual handful of headers take about 1 KiB; a
 // smaller limit would answer ordinary requests with 431.
 constexpr uint64_t min_header_bytes = 1024;
+// `attempts` counts every try; ten tries is already far beyond what helps a
+// request, and more turns an outage into a retry storm.
+constexpr uint64_t max_attempts = 10;
+// With at most 10 tries a request makes at most 9 retries, so a larger budget
+// ratio could never bind.
+constexpr double max_budget_ratio = 9;
+constexpr double max_budget_per_s = 1'000'000;
+// Netflix's Gradient2 accepts growth up to this factor of the long-term
+// latency before shrinking; beyond 10 the limit would never shrink.
+constexpr double max_rtt_tolerance = 10;
 
 bool is_environment_variable_name(std::string_view name) {
   const auto letter_or_underscore = [](char c) {
@@ -67,6 +66,11 @@ bool is_environment_variable_name(std::string_view name) {
 template <class T, class U>
 void assign(T& target, const std::optional<U>& value) {
   if (value) target = T(*value);
+}
+
+template <class T>
+void assign_push(std::vector<T>& target, const std::optional<T>& value) {
+  if (value) target.push_back(*value);
 }
 
 using field = yaml_reader::field;
@@ -89,6 +93,7 @@ class schema {
                         list("routes", "route", config.routes, &schema::read_route),
                         map("observability", config.observe, &schema::read_observability),
                         map("admin", config.admin_server, &schema::read_admin),
+                        map("auth", config.auth, &schema::read_auth),
                     });
   }
 
@@ -124,6 +129,28 @@ class schema {
   field map(std::string_view key, T& target, void (schema::*read)(const node&, const path_t&, T&)) {
     return {key,
             [this, &target, read](const node& v, const path_t& p) { (this->*read)(v, p, target); }};
+  }
+  // A map whose presence turns a feature on: `circuit_breaker: {}` is a breaker
+  // with every default, no `circuit_breaker` none at all.
+  template <class T>
+  field optional_map(std::string_view key, std::optional<T>& target,
+                     void (schema::*read)(const node&, const path_t&, T&)) {
+    return {key, [this, &target, read](const node& v, const path_t& p) {
+              (this->*read)(v, p, target.emplace());
+            }};
+  }
+  template <class T>
+  field number(std::string_view key, T& target, double min, double max) {
+    return {key, [&, min, max](const node& v, const path_t& p) {
+              assign(target, in_.number(v, p, min, max));
+            }};
+  }
+  field share(std::string_view key, double& target) {
+    return {key, [&](const node& v, const path_t& p) { assign(target, in_.ratio(v, p)); }};
+  }
+  field status_code(std::string_view key, unsigned& target) {
+    return {key,
+            [&](const node& v, const path_t& p) { assign(target, in_.integer(v, p, 100, 599)); }};
   }
   // A list that must hold at least one `kind`.
   template <class T>
@@ -222,7 +249,24 @@ class schema {
                         name(l.name),
                         host_port("address", l.bind, 0, true),
                         map("limits", l.limits, &schema::read_limits),
+                        {"trusted_proxies",
+                         [&](const node& v, const path_t& vp) {
+                           read_networks(v, vp, l.trusted_proxies);
+                         }},
                     });
+  }
+
+  void read_networks(const node& v, const path_t& p, std::vector<cidr>& networks) {
+    in_.read_list(v, p, [&](const node& item, const path_t& ip) {
+      auto text = in_.string(item, ip, "expected an IP network like 10.0.0.0/8 or 2001:db8::/32");
+      if (!text) return;
+      auto network = read_cidr(*text);
+      if (!network.ok()) {
+        in_.fail(ip, network.error);
+        return;
+      }
+      networks.push_back(*network.value);
+    });
   }
 
   void read_limits(const node& n, const path_t& p, listener_limits& limits) {
@@ -267,6 +311,11 @@ class schema {
             timeout("connect_timeout", u.connect_timeout),
             map("pool", u.pool, &schema::read_pool),
             count("max_pending", u.max_pending, 0),
+            optional_map("concurrency", u.concurrency, &schema::read_concurrency),
+            optional_map("circuit_breaker", u.circuit_breaker, &schema::read_circuit_breaker),
+            optional_map("health_check", u.health_check, &schema::read_health_check),
+            optional_map("outlier_detection", u.outlier_detection,
+                         &schema::read_outlier_detection),
         });
   }
 
@@ -295,6 +344,181 @@ class schema {
                     });
   }
 
+  // {limit: N} or {adaptive: {...}}, exactly one of them.
+  void read_concurrency(const node& n, const path_t& p, concurrency_settings& c) {
+    bool fixed = false;
+    bool adaptive = false;
+    in_.read_fields(n, p,
+                    {
+                        {"limit",
+                         [&](const node& v, const path_t& vp) {
+                           fixed = true;
+                           c.algorithm = concurrency_settings::kind::fixed;
+                           assign(c.limit, in_.integer(v, vp, 1, max_u32));
+                         }},
+                        {"adaptive",
+                         [&](const node& v, const path_t& vp) {
+                           adaptive = true;
+                           read_adaptive(v, vp, c);
+                         }},
+                    });
+    if (fixed && adaptive) {
+      in_.fail(p + ".adaptive", "set either limit or adaptive, not both", "");
+    } else if (!fixed && !adaptive && (n.IsMap() || n.IsNull())) {
+      in_.fail(p, "expected {limit: N} for a fixed limit or {adaptive: {min: N, max: N}}", "");
+    }
+  }
+
+  // The fields of both algorithms are read, then those of the chosen one kept:
+  // the map's keys come in any order, `algorithm` perhaps last.
+  void read_adaptive(const node& n, const path_t& p, concurrency_settings& c) {
+    using kind = concurrency_settings::kind;
+    kind algorithm = kind::gradient2;
+    std::optional<uint64_t> min, max, initial, queue_size, long_window;
+    std::optional<double> backoff_ratio, smoothing, rtt_tolerance;
+    std::optional<duration> timeout;
+    const auto integer = [this](std::string_view key, std::optional<uint64_t>& target,
+                                uint64_t low) {
+      return field{key, [this, target = &target, low](const node& v, const path_t& vp) {
+                     *target = in_.integer(v, vp, low, max_u32);
+                   }};
+    };
+    in_.read_fields(
+        n, p,
+        {
+            {"algorithm",
+             [&](const node& v, const path_t& vp) {
+               assign(algorithm, in_.choice<kind>(v, vp, {{"gradient2", kind::gradient2},
+                                                          {"aimd", kind::aimd}}));
+             }},
+            integer("min", min, 1),
+            integer("max", max, 1),
+            integer("initial", initial, 1),
+            {"backoff_ratio",
+             [&](const node& v, const path_t& vp) {
+               backoff_ratio = in_.number(v, vp, 0.5, 1);
+               if (backoff_ratio && *backoff_ratio >= 1) {
+                 in_.fail(vp, "must be less than 1: each drop must shrink the limit");
+                 backoff_ratio.reset();
+               }
+             }},
+            {"timeout",
+             [&](const node& v, const path_t& vp) { timeout = in_.positive_duration(v, vp); }},
+            {"smoothing", [&](const node& v, const path_t& vp) { smoothing = in_.ratio(v, vp); }},
+            integer("queue_size", queue_size, 0),
+            integer("long_window", long_window, 1),
+            {"rtt_tolerance",
+             [&](const node& v, const path_t& vp) {
+               rtt_tolerance = in_.number(v, vp, 1, max_rtt_tolerance);
+             }},
+        });
+    c.algorithm = algorithm;
+    const bool aimd = algorithm == kind::aimd;
+    // When `algorithm` itself was refused, which fields belong is unknown.
+    const bool algorithm_known = !in_.failed(p + ".algorithm");
+    const auto only_for = [&](std::string_view key, bool written, std::string_view owner) {
+      if (written && algorithm_known)
+        in_.fail(concat({p, ".", key}), concat({"only for algorithm: ", owner}));
+    };
+    only_for("backoff_ratio", backoff_ratio && !aimd, "aimd");
+    only_for("timeout", timeout && !aimd, "aimd");
+    only_for("smoothing", smoothing && aimd, "gradient2");
+    only_for("queue_size", queue_size && aimd, "gradient2");
+    only_for("long_window", long_window && aimd, "gradient2");
+    only_for("rtt_tolerance", rtt_tolerance && aimd, "gradient2");
+    if (aimd) {
+      assign(c.aimd.min_limit, min);
+      assign(c.aimd.max_limit, max);
+      assign(c.aimd.initial_limit, initial);
+      assign(c.aimd.backoff_ratio, backoff_ratio);
+      assign(c.aimd.timeout, timeout);
+    } else {
+      assign(c.gradient2.min_limit, min);
+      assign(c.gradient2.max_limit, max);
+      assign(c.gradient2.initial_limit, initial);
+      assign(c.gradient2.smoothing, smoothing);
+      assign(c.gradient2.queue_size, queue_size);
+      assign(c.gradient2.long_window, long_window);
+      assign(c.gradient2.rtt_tolerance, rtt_tolerance);
+    }
+  }
+
+  void read_circuit_breaker(const node& n, const path_t& p, breaker_settings& breaker) {
+    core::circuit_breaker_settings& policy = breaker.policy;
+    in_.read_fields(
+        n, p,
+        {
+            timeout("window", policy.window),
+            count("min_requests", policy.min_requests, 1),
+            share("failure_rate", policy.failure_rate),
+            timeout("slow_call", policy.slow_call),
+            share("slow_call_rate", policy.slow_call_rate),
+            timeout("open_for", policy.open_for),
+            {"half_open_requests",
+             [&](const node& v, const path_t& vp) {
+               assign(policy.half_open_requests,
+                      in_.integer(v, vp, 1, core::circuit_breaker_settings::max_half_open_requests));
+             }},
+            {"failure_on",
+             [&](const node& v, const path_t& vp) { read_outcomes(v, vp, breaker.failure_on); }},
+        });
+    // Always time-based: "30s" says what a user means by a window; a count of
+    // calls would stretch over hours on a quiet upstream.
+    policy.window_type = core::window_kind::time_based;
+  }
+
+  void read_health_check(const node& n, const path_t& p, health_check_settings& check) {
+    in_.read_fields(
+        n, p,
+        {
+            {"path",
+             [&](const node& v, const path_t& vp) { assign(check.path, request_path(v, vp)); }},
+            {"host",
+             [&](const node& v, const path_t& vp) { assign(check.host, host_header(v, vp)); }},
+            timeout("interval", check.interval),
+            timeout("timeout", check.timeout),
+            count("unhealthy_after", check.unhealthy_after, 1),
+            count("healthy_after", check.healthy_after, 1),
+        });
+  }
+
+  void read_outlier_detection(const node& n, const path_t& p, outlier_detection_settings& o) {
+    in_.read_fields(n, p,
+                    {
+                        count("consecutive_failures", o.consecutive_failures, 1),
+                        timeout("eject_for", o.eject_for),
+                        share("max_ejected", o.max_ejected),
+                    });
+  }
+
+  // `connect_failure`, `reset`, `timeout`, `503`, `5xx`: the list replaces the default.
+  void read_outcomes(const node& v, const path_t& p, outcome_conditions& conditions) {
+    conditions = outcome_conditions{};
+    in_.read_list(v, p, [&](const node& item, const path_t& ip) {
+      constexpr std::string_view expected =
+          "expected connect_failure, reset, timeout, a status code from 100 to 599, 4xx or 5xx";
+      auto text = in_.string(item, ip, expected);
+      if (!text) return;
+      if (*text == "connect_failure") {
+        conditions.connect_failure = true;
+      } else if (*text == "reset") {
+        conditions.reset = true;
+      } else if (*text == "timeout") {
+        conditions.timeout = true;
+      } else if (*text == "4xx" || *text == "5xx") {
+        const std::size_t first = (*text == "4xx") ? 400 : 500;
+        std::fill_n(conditions.status.begin() + std::ptrdiff_t(first), 100, true);
+      } else if (!text->empty() && text->find_first_not_of("0123456789") == std::string::npos) {
+        if (auto code = in_.integer(item, ip, 100, 599)) conditions.status[*code] = true;
+      } else {
+        std::string message(expected);
+        if (auto match = closest_match(*text, {"connect_failure", "reset", "timeout"}))
+          message += concat({"; did you mean `", *match, "`?"});
+        in_.fail(ip, message);
+      }
+    });
+  }
+
   // --- routes ------------------------------------------------------------------------
 
   void read_route(const node& n, const path_t& p, route& r) {
@@ -309,6 +533,15 @@ class schema {
                          true},
                         timeout("timeout", r.timeout),
                         map("retry", r.retry, &schema::read_retry),
+                        optional_map("auth", r.auth, &schema::read_route_auth),
+                        {"rate_limits",
+                         [&](const node& v, const path_t& vp) {
+                           in_.read_list(v, vp, [&](const node& item, const path_t& ip) {
+                             read_rate_limit(item, ip, r.rate_limits.emplace_back());
+                           });
+                         }},
+                        optional_map("fallback", r.fallback, &schema::read_fallback),
+                        optional_map("fault", r.fault, &schema::read_fault),
                     });
   }
 
@@ -332,8 +565,340 @@ class schema {
   }
 
   void read_retry(const node& n, const path_t& p, retry_policy& retry) {
-    in_.read_fields(n, p, {timeout("per_try_timeout", retry.per_try_timeout)});
+    in_.read_fields(
+        n, p,
+        {
+            {"attempts",
+             [&](const node& v, const path_t& vp) {
+               assign(retry.attempts, in_.integer(v, vp, 1, max_attempts));
+             }},
+            timeout("per_try_timeout", retry.per_try_timeout),
+            map("backoff", retry.backoff, &schema::read_backoff),
+            {"on",
+             [&](const node& v, const path_t& vp) {
+               read_outcomes(v, vp, retry.on);
+               if (v.IsSequence() && v.size() == 0) {
+                 in_.fail(vp,
+                          "at least one condition is required; to turn retries off, set "
+                          "attempts: 1",
+                          "");
+               }
+             }},
+            {"methods",
+             [&](const node& v, const path_t& vp) {
+               retry.methods.clear();
+               read_methods(v, vp, retry.methods);
+               if (v.IsSequence() && v.size() == 0) {
+                 in_.fail(vp,
+                          "at least one method is required; to turn retries off, set attempts: 1",
+                          "");
+               }
+             }},
+            optional_map("budget", retry.budget, &schema::read_budget),
+            {"honor_retry_after",
+             [&](const node& v, const path_t& vp) {
+               assign(retry.honor_retry_after, in_.boolean(v, vp));
+             }},
+            bytes("max_replay_body", retry.max_replay_body),
+        });
   }
+
+  void read_backoff(const node& n, const path_t& p, backoff_settings& backoff) {
+    in_.read_fields(n, p,
+                    {
+                        timeout("base", backoff.base),
+                        timeout("max", backoff.max),
+                        {"jitter",
+                         [&](const node& v, const path_t& vp) {
+                           assign(backoff.jitter, in_.choice<core::jitter>(
+                                                      v, vp,
+                                                      {{"full", core::jitter::full},
+                                                       {"equal", core::jitter::equal},
+                                                       {"decorrelated", core::jitter::decorrelated},
+                                                       {"none", core::jitter::none}}));
+                         }},
+                    });
+  }
+
+  void read_budget(const node& n, const path_t& p, retry_budget_settings& budget) {
+    in_.read_fields(n, p,
+                    {
+                        number("ratio", budget.ratio, 0, max_budget_ratio),
+                        number("min_per_s", budget.min_per_s, 0, max_budget_per_s),
+                        timeout("window", budget.window),
+                    });
+  }
+
+  void read_fallback(const node& n, const path_t& p, fallback_response& fallback) {
+    in_.read_fields(n, p,
+                    {
+                        status_code("status", fallback.status),
+                        {"body",
+                         [&](const node& v, const path_t& vp) {
+                           assign(fallback.body, in_.string(v, vp, "expected the body as a string"));
+                         }},
+                        {"content_type",
+                         [&](const node& v, const path_t& vp) {
+                           assign(fallback.content_type, media_type(v, vp));
+                         }},
+                    });
+  }
+
+  void read_fault(const node& n, const path_t& p, fault_injection& fault) {
+    in_.read_fields(
+        n, p,
+        {
+            {"delay",
+             [&](const node& v, const path_t& vp) {
+               in_.read_fields(v, vp,
+                               {
+                                   {"percent", [&](const node& pv, const path_t& pp) {
+                                      assign(fault.delay_percent, in_.number(pv, pp, 0, 100));
+                                    },
+                                    true},
+                                   {"duration", [&](const node& dv, const path_t& dp) {
+                                      assign(fault.delay, in_.positive_duration(dv, dp));
+                                    },
+                                    true},
+                               });
+             }},
+            {"abort",
+             [&](const node& v, const path_t& vp) {
+               in_.read_fields(v, vp,
+                               {
+                                   {"percent", [&](const node& pv, const path_t& pp) {
+                                      assign(fault.abort_percent, in_.number(pv, pp, 0, 100));
+                                    },
+                                    true},
+                                   status_code("status", fault.abort_status),
+                               });
+             }},
+        });
+  }
+
+  void read_rate_limit(const node& n, const path_t& p, rate_limit_policy& policy) {
+    bool burst_written = false;
+    std::optional<core::rate> rate;
+    in_.read_fields(
+        n, p,
+        {
+            {"name",
+             [&](const node& v, const path_t& vp) { assign(policy.name, policy_name(v, vp)); },
+             true},
+            {"key", [&](const node& v, const path_t& vp) { assign(policy.key, read_key(v, vp)); }},
+            {"rate", [&](const node& v, const path_t& vp) { rate = read_rate(v, vp); }, true},
+            {"burst",
+             [&](const node& v, const path_t& vp) {
+               burst_written = true;
+               assign(policy.burst, in_.integer(v, vp, 1, max_u32));
+             }},
+            {"algorithm",
+             [&](const node& v, const path_t& vp) {
+               assign(policy.algorithm,
+                      in_.choice<limit_algorithm>(
+                          v, vp,
+                          {{"token_bucket", limit_algorithm::token_bucket},
+                           {"gcra", limit_algorithm::gcra},
+                           {"sliding_window", limit_algorithm::sliding_window}}));
+             }},
+            {"scope",
+             [&](const node& v, const path_t& vp) {
+               auto scope = in_.choice<limit_scope>(
+                   v, vp, {{"local", limit_scope::local}, {"cluster", limit_scope::cluster}});
+               if (scope == limit_scope::cluster) {
+                 in_.fail(vp, "not supported yet: cluster scope comes with cluster mode");
+                 return;
+               }
+               assign(policy.scope, scope);
+             }},
+            {"max_keys",
+             [&](const node& v, const path_t& vp) {
+               assign(policy.max_keys, in_.integer(v, vp, 1, max_u32));
+             }},
+        });
+    if (!rate) return;
+    policy.rate_per_period = double(rate->count);
+    policy.rate_period = rate->per;
+    policy.rate_per_second =
+        double(rate->count) / std::chrono::duration<double>(rate->per).count();
+    if (!burst_written) policy.burst = rate->count;
+  }
+
+  std::optional<core::rate> read_rate(const node& v, const path_t& p) {
+    auto text = in_.string(v, p, "expected a rate like 100/s, 5/min or 1000/h");
+    if (!text) return std::nullopt;
+    auto parsed = core::parse_rate(*text);
+    if (!parsed.ok()) {
+      in_.fail(p, parsed.error);
+      return std::nullopt;
+    }
+    return parsed.value;
+  }
+
+  // Sent as an sf-string in RateLimit-Policy: `"per-ip";q=5;w=60`.
+  std::optional<std::string> policy_name(const node& v, const path_t& p) {
+    auto text = in_.non_empty_string(v, p);
+    if (!text) return std::nullopt;
+    const bool sendable = std::all_of(text->begin(), text->end(), [](char c) {
+      return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+    });
+    if (!sendable) {
+      in_.fail(p,
+               "must be printable ASCII without \" or \\: it is sent in the RateLimit-Policy "
+               "header");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<limit_key> read_key(const node& v, const path_t& p) {
+    constexpr std::string_view expected =
+        "expected client_ip, api_key, jwt:<claim>, header:<name>, route or global";
+    auto text = in_.string(v, p, expected);
+    if (!text) return std::nullopt;
+    using kind = limit_key::kind;
+    static const std::vector<std::pair<std::string_view, kind>> plain = {
+        {"client_ip", kind::client_ip},
+        {"api_key", kind::api_key},
+        {"route", kind::route},
+        {"global", kind::global}};
+    for (const auto& [name, source] : plain) {
+      if (*text == name) return limit_key{source, ""};
+    }
+    const std::string_view written = *text;
+    if (written.starts_with("jwt:")) {
+      const std::string claim(written.substr(4));
+      const bool visible = std::all_of(claim.begin(), claim.end(),
+                                       [](char c) { return c > 0x20 && c < 0x7f; });
+      if (claim.empty() || !visible) {
+        in_.fail(p, "expected the claim's name after jwt:, like jwt:sub");
+        return std::nullopt;
+      }
+      return limit_key{kind::jwt_claim, claim};
+    }
+    if (written.starts_with("header:")) {
+      const std::string header(written.substr(7));
+      if (!is_token(header)) {
+        in_.fail(p, "expected a header name after header:, like header:X-Tenant");
+        return std::nullopt;
+      }
+      return limit_key{kind::header, header};
+    }
+    std::string message(expected);
+    if (auto match = closest_match(written, {"client_ip", "api_key", "route", "global"}))
+      message += concat({"; did you mean `", *match, "`?"});
+    in_.fail(p, message);
+    return std::nullopt;
+  }
+
+  void read_route_auth(const node& n, const path_t& p, route_auth& auth) {
+    const auto mode = [this](std::string_view key, auth_mode& target) {
+      return field{key, [this, target = &target](const node& v, const path_t& vp) {
+                     assign(*target, in_.choice<auth_mode>(v, vp,
+                                                          {{"required", auth_mode::required},
+                                                           {"optional", auth_mode::optional},
+                                                           {"off", auth_mode::off}}));
+                   }};
+    };
+    in_.read_fields(
+        n, p,
+        {
+            mode("api_key", auth.api_key),
+            mode("jwt", auth.jwt),
+            {"scopes",
+             [&](const node& v, const path_t& vp) {
+               in_.read_list(v, vp, [&](const node& item, const path_t& ip) {
+                 assign_push(auth.scopes, scope(item, ip));
+               });
+             }},
+            {"subject_header",
+             [&](const node& v, const path_t& vp) {
+               assign(auth.subject_header, optional_header_name(v, vp));
+             }},
+            {"scopes_header",
+             [&](const node& v, const path_t& vp) {
+               assign(auth.scopes_header, optional_header_name(v, vp));
+             }},
+        });
+  }
+
+  // An OAuth scope token (RFC 6749 §3.3): visible ASCII but `"` and `\`.
+  std::optional<std::string> scope(const node& v, const path_t& p) {
+    constexpr std::string_view expected = "expected a scope like orders:read (no spaces)";
+    auto text = in_.string(v, p, expected);
+    if (!text) return std::nullopt;
+    const bool valid = !text->empty() && std::all_of(text->begin(), text->end(), [](char c) {
+      return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+    });
+    if (!valid) {
+      in_.fail(p, std::string(expected));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // --- auth --------------------------------------------------------------------------
+
+  void read_auth(const node& n, const path_t& p, auth_settings& auth) {
+    in_.read_fields(n, p,
+                    {
+                        optional_map("api_keys", auth.api_keys, &schema::read_api_keys),
+                        optional_map("jwt", auth.jwt, &schema::read_jwt),
+                    });
+  }
+
+  void read_api_keys(const node& n, const path_t& p, api_key_settings& keys) {
+    in_.read_fields(
+        n, p,
+        {
+            {"db",
+             [&](const node& v, const path_t& vp) { assign(keys.db, in_.non_empty_string(v, vp)); }},
+            {"header",
+             [&](const node& v, const path_t& vp) { assign(keys.header, header_name(v, vp)); }},
+        });
+  }
+
+  void read_jwt(const node& n, const path_t& p, jwt_settings& jwt) {
+    in_.read_fields(
+        n, p,
+        {
+            {"issuer",
+             [&](const node& v, const path_t& vp) {
+               assign(jwt.issuer, in_.non_empty_string(v, vp));
+             }},
+            {"audiences",
+             [&](const node& v, const path_t& vp) {
+               in_.read_list(v, vp, [&](const node& item, const path_t& ip) {
+                 assign_push(jwt.audiences, in_.non_empty_string(item, ip));
+               });
+             }},
+            {"jwks_file",
+             [&](const node& v, const path_t& vp) {
+               assign(jwt.jwks_file, in_.non_empty_string(v, vp));
+             },
+             true},
+            {"algorithms",
+             [&](const node& v, const path_t& vp) {
+               jwt.algorithms.clear();
+               in_.read_list(v, vp, [&](const node& item, const path_t& ip) {
+                 auto algorithm = in_.choice<jwt_algorithm>(item, ip,
+                                                            {{"HS256", jwt_algorithm::hs256},
+                                                             {"RS256", jwt_algorithm::rs256},
+                                                             {"ES256", jwt_algorithm::es256}});
+                 if (algorithm && std::find(jwt.algorithms.begin(), jwt.algorithms.end(),
+                                            *algorithm) == jwt.algorithms.end())
+                   jwt.algorithms.push_back(*algorithm);
+               });
+               if (v.IsSequence() && v.size() == 0)
+                 in_.fail(vp, "at least one algorithm is required", "");
+             }},
+            {"leeway", [&](const node& v, const path_t& vp) {
+               assign(jwt.leeway, in_.non_negative_duration(v, vp));
+             }},
+        });
+  }
+
+  // --- routes ------------------------------------------------------------------------
 
   std::optional<std::string> request_path(const node& v, const path_t& p) {
     auto text = in_.string(v, p, "expected a path starting with /");
@@ -377,6 +942,42 @@ class schema {
     constexpr std::string_view expected = "expected a header name, like X-Request-Id";
     auto text = in_.string(v, p, expected);
     if (text && !is_token(*text)) {
+      in_.fail(p, std::string(expected));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // A header name, or "" for "do not send this header".
+  std::optional<std::string> optional_header_name(const node& v, const path_t& p) {
+    if (v.IsScalar() && v.Scalar().empty()) return std::string();
+    return header_name(v, p);
+  }
+
+  // The Host header of a probe: a host name or address, with or without a port.
+  std::optional<std::string> host_header(const node& v, const path_t& p) {
+    constexpr std::string_view expected =
+        "expected a host name with an optional port, like api.example.com or api.example.com:8080";
+    auto text = in_.string(v, p, expected);
+    if (text && !is_host_name(*text) && !parse_address(*text, 1).ok()) {
+      in_.fail(p, std::string(expected));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // `type/subtype`, parameters allowed (`text/plain; charset=utf-8`).
+  std::optional<std::string> media_type(const node& v, const path_t& p) {
+    constexpr std::string_view expected = "expected a media type like application/json";
+    auto text = in_.string(v, p, expected);
+    if (!text) return std::nullopt;
+    const std::string_view essence = std::string_view(*text).substr(0, text->find(';'));
+    const auto slash = essence.find('/');
+    const bool valid = slash != std::string_view::npos && is_token(essence.substr(0, slash)) &&
+                       is_token(essence.substr(slash + 1)) &&
+                       std::all_of(text->begin(), text->end(),
+                                   [](char c) { return c >= 0x20 && c < 0x7f; });
+    if (!valid) {
       in_.fail(p, std::string(expected));
       return std::nullopt;
     }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 
 #include "config/concat.h"
@@ -74,6 +75,89 @@ void check_pool(upstream& u, const std::string& path, yaml_reader& in) {
   }
 }
 
+// min <= initial <= max of an adaptive limit; `initial` defaults to `min`.
+template <class Limits>
+void check_adaptive_limits(Limits& limits, const std::string& path, yaml_reader& in) {
+  const std::string min = path + ".min";
+  const std::string max = path + ".max";
+  const std::string initial = path + ".initial";
+  if (in.failed(min) || in.failed(max) || in.failed(initial)) return;
+  if (limits.min_limit > limits.max_limit) {
+    if (!in.written(max).empty()) {
+      in.fail(max, concat({"must be at least min (", std::to_string(limits.min_limit), ")"}));
+    } else {
+      in.fail(min, concat({"must be at most max (", std::to_string(limits.max_limit),
+                           " by default)"}));
+    }
+    return;
+  }
+  if (in.written(initial).empty()) {
+    limits.initial_limit = limits.min_limit;
+  } else if (limits.initial_limit < limits.min_limit || limits.initial_limit > limits.max_limit) {
+    in.fail(initial, concat({"must be from min (", std::to_string(limits.min_limit), ") to max (",
+                             std::to_string(limits.max_limit), ")"}));
+  }
+}
+
+void check_concurrency(upstream& u, const std::string& path, yaml_reader& in) {
+  if (!u.concurrency) return;
+  const std::string adaptive = path + ".concurrency.adaptive";
+  switch (u.concurrency->algorithm) {
+    case concurrency_settings::kind::aimd:
+      check_adaptive_limits(u.concurrency->aimd, adaptive, in);
+      break;
+    case concurrency_settings::kind::gradient2:
+      check_adaptive_limits(u.concurrency->gradient2, adaptive, in);
+      break;
+    case concurrency_settings::kind::fixed:
+      break;
+  }
+}
+
+void check_circuit_breaker(upstream& u, const std::string& path, yaml_reader& in) {
+  if (!u.circuit_breaker) return;
+  const std::string breaker = path + ".circuit_breaker";
+  core::circuit_breaker_settings& policy = u.circuit_breaker->policy;
+  const bool slow_call = !in.written(breaker + ".slow_call").empty();
+  const bool slow_call_rate = !in.written(breaker + ".slow_call_rate").empty();
+  if (slow_call && !slow_call_rate) {
+    // Measuring slow calls without a written rate: core's default rate.
+    policy.slow_call_rate = core::circuit_breaker_settings{}.slow_call_rate;
+  } else if (!slow_call && slow_call_rate && !in.failed(breaker + ".slow_call")) {
+    in.fail(breaker + ".slow_call_rate",
+            "counts calls slower than slow_call, which is not set: set slow_call too");
+  }
+  if (u.circuit_breaker->failure_on.empty() && !u.circuit_breaker->counts_slow_calls() &&
+      !in.failed(breaker + ".failure_on") && !in.failed(breaker + ".slow_call")) {
+    in.fail(breaker + ".failure_on",
+            "the breaker could never open: list a condition, or set slow_call", "");
+  }
+  // Core's own rules: the fields above were each checked on their own, so this
+  // only reports what relates them (today none can fail; kept so that a rule
+  // added in core reaches `bulwark check` rather than a startup exception).
+  for (const std::string& problem : policy.validate()) {
+    const auto colon = problem.find(": ");
+    const auto got = problem.rfind(", got ");
+    const std::string field = problem.substr(0, colon);
+    const std::string field_path = concat({breaker, ".", field});
+    if (in.failed(field_path)) continue;
+    const std::size_t start = colon == std::string::npos ? 0 : colon + 2;
+    in.fail(field_path, problem.substr(start, got == std::string::npos ? got : got - start));
+  }
+}
+
+void check_health_check(const upstream& u, const std::string& path, yaml_reader& in) {
+  if (!u.health_check) return;
+  const std::string timeout = path + ".health_check.timeout";
+  const std::string interval = path + ".health_check.interval";
+  if (in.failed(timeout) || in.failed(interval)) return;
+  if (u.health_check->timeout > u.health_check->interval) {
+    // A probe that may outlast the interval would overlap the next one.
+    in.fail(timeout, concat({"must be at most interval (",
+                             core::format_duration(u.health_check->interval), ")"}));
+  }
+}
+
 void check_upstream_reference(route& r, const std::string& path,
                               const std::vector<upstream>& upstreams, yaml_reader& in) {
   const bool names_known =
@@ -111,11 +195,75 @@ void check_match(const route_match& match, const std::string& path, yaml_reader&
 
 void check_retry(const route& r, const std::string& path, yaml_reader& in) {
   const std::string per_try = path + ".retry.per_try_timeout";
-  if (!r.retry.per_try_timeout || in.failed(per_try) || in.failed(path + ".timeout")) return;
-  if (*r.retry.per_try_timeout > r.timeout) {
+  if (r.retry.per_try_timeout && !in.failed(per_try) && !in.failed(path + ".timeout") &&
+      *r.retry.per_try_timeout > r.timeout) {
     in.fail(per_try, concat({"must be at most the route's timeout (",
                              core::format_duration(r.timeout), ")"}));
   }
+  const std::string base = path + ".retry.backoff.base";
+  const std::string max = path + ".retry.backoff.max";
+  if (!in.failed(base) && !in.failed(max) && r.retry.backoff.base > r.retry.backoff.max) {
+    if (!in.written(base).empty()) {
+      in.fail(base, concat({"must be at most backoff.max (",
+                            core::format_duration(r.retry.backoff.max), ")"}));
+    } else {
+      in.fail(max, concat({"must be at least backoff.base (",
+                           core::format_duration(r.retry.backoff.base), " by default)"}));
+    }
+  }
+  const std::string budget = path + ".retry.budget";
+  if (r.retry.budget && r.retry.budget->ratio == 0 && r.retry.budget->min_per_s == 0 &&
+      !in.failed(budget + ".ratio") && !in.failed(budget + ".min_per_s")) {
+    in.fail(budget,
+            "ratio and min_per_s are both 0, so no retry could ever be sent; to turn retries "
+            "off, set attempts: 1",
+            "");
+  }
+}
+
+// What a route's auth and rate-limit keys need from the top-level `auth`.
+void check_route_auth(const route& r, const std::string& path, const auth_settings& auth,
+                      yaml_reader& in) {
+  const route_auth off;
+  const route_auth& ra = r.auth ? *r.auth : off;
+  if (in.failed("auth")) return;  // the top-level auth was not read: nothing to compare with
+  if (ra.api_key != auth_mode::off && !auth.api_keys && !in.failed("auth.api_keys")) {
+    in.fail(path + ".auth.api_key",
+            "needs a key store: add auth.api_keys at the top level (auth: {api_keys: {}} takes "
+            "the defaults)");
+  }
+  if (ra.jwt != auth_mode::off && !auth.jwt && !in.failed("auth.jwt")) {
+    in.fail(path + ".auth.jwt", "needs auth.jwt at the top level, with its jwks_file");
+  }
+  if (!ra.scopes.empty() && ra.api_key == auth_mode::off && ra.jwt == auth_mode::off) {
+    in.fail(path + ".auth.scopes",
+            "need credentials to read scopes from: set api_key or jwt on this route", "");
+  }
+  for (std::size_t j = 0; j < r.rate_limits.size(); ++j) {
+    const limit_key& key = r.rate_limits[j].key;
+    const std::string key_path = concat({at(path + ".rate_limits", j), ".key"});
+    if (key.source == limit_key::kind::api_key && ra.api_key == auth_mode::off) {
+      in.fail(key_path,
+              "counts by API key, so the route needs auth: {api_key: required} (or optional)");
+    } else if (key.source == limit_key::kind::jwt_claim && ra.jwt == auth_mode::off) {
+      in.fail(key_path,
+              "counts by a JWT claim, so the route needs auth: {jwt: required} (or optional)");
+    }
+  }
+}
+
+// Relative paths in the file mean "next to the file", as a user who keeps the
+// config and its key store together expects whatever the working directory.
+void resolve_paths(gateway_config& config) {
+  const std::filesystem::path directory =
+      std::filesystem::path(config.source_file).parent_path();
+  if (directory.empty()) return;  // the working directory is the file's directory
+  const auto resolve = [&](std::string& file) {
+    if (!file.empty() && std::filesystem::path(file).is_relative())
+      file = (directory / file).lexically_normal().string();
+  };
+  if (config.auth.api_keys) resolve(config.auth.api_keys->db);
+  if (config.auth.jwt) resolve(config.auth.jwt->jwks_file);
 }
 
 }  // namespace
@@ -126,7 +274,12 @@ void validate(gateway_config& config, yaml_reader& in) {
   check_unique_names(config.routes, "routes", "route", in);
   check_addresses(config, in);
   for (std::size_t i = 0; i < config.upstreams.size(); ++i) {
-    check_pool(config.upstreams[i], at("upstreams", i), in);
+    upstream& u = config.upstreams[i];
+    const std::string path = at("upstreams", i);
+    check_pool(u, path, in);
+    check_concurrency(u, path, in);
+    check_circuit_breaker(u, path, in);
+    check_health_check(u, path, in);
   }
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     route& r = config.routes[i];
@@ -134,7 +287,10 @@ void validate(gateway_config& config, yaml_reader& in) {
     check_upstream_reference(r, path, config.upstreams, in);
     check_match(r.match, path, in);
     check_retry(r, path, in);
+    check_unique_names(r.rate_limits, path + ".rate_limits", "rate limit", in);
+    check_route_auth(r, path, config.auth, in);
   }
+  resolve_paths(config);
 }
 
 }  // namespace bulwark::config

@@ -10,8 +10,10 @@
 
 namespace bulwark::config {
 
-// Also completes the config: sets route::upstream_index, and gives defaults
-// that depend on another field (pool.max_idle) their value.
+// Also completes the config: sets route::upstream_index, gives defaults that
+// depend on another field their value (pool.max_idle, an adaptive limit's
+// initial, a breaker's slow_call_rate), and resolves relative file paths
+// (auth.api_keys.db, auth.jwt.jwks_file) against the config file's directory.
 void validate(gateway_config& config, yaml_reader& in);
 
 }  // namespace bulwark::config

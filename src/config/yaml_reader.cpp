@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include "config/concat.h"
 #include "config/did_you_mean.h"
@@ -74,6 +75,12 @@ std::optional<std::string> hint_for(std::string_view word,
 }
 
 }  // namespace
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
 
 std::string describe(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
@@ -297,17 +304,52 @@ std::optional<double> yaml_reader::ratio(const YAML::Node& node, const std::stri
   return value;
 }
 
+std::optional<double> yaml_reader::number(const YAML::Node& node, const std::string& path,
+                                          double min, double max) {
+  const std::string range = concat({"expected a number from ", format_number(min), " to ",
+                                    format_number(max)});
+  auto text = string(node, path, range);
+  if (!text) return std::nullopt;
+  double value = 0;
+  const char* end = text->data() + text->size();
+  auto [stop, ec] = std::from_chars(text->data(), end, value);
+  if (ec != std::errc{} || stop != end || !std::isfinite(value)) {
+    fail(path, range);
+    return std::nullopt;
+  }
+  if (value < min || value > max) {
+    fail(path, concat({"must be from ", format_number(min), " to ", format_number(max)}));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> yaml_reader::boolean(const YAML::Node& node, const std::string& path) {
+  auto text = string(node, path, "expected true or false");
+  if (!text) return std::nullopt;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  fail(path, "expected true or false");
+  return std::nullopt;
+}
+
 std::optional<duration> yaml_reader::positive_duration(const YAML::Node& node,
                                                        const std::string& path) {
+  auto value = non_negative_duration(node, path);
+  if (value && *value == duration::zero()) {
+    fail(path, "must be greater than 0");
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<duration> yaml_reader::non_negative_duration(const YAML::Node& node,
+                                                           const std::string& path) {
   auto text = string(node, path, "expected a duration like 250ms, 5s, 2m or 1h");
   if (!text) return std::nullopt;
   auto parsed = core::parse_duration(*text);
   if (!parsed.ok()) {
     fail(path, parsed.error);
-    return std::nullopt;
-  }
-  if (*parsed.value == duration::zero()) {
-    fail(path, "must be greater than 0");
     return std::nullopt;
   }
   return parsed.value;

@@ -72,8 +72,15 @@ class yaml_reader {
                                   uint64_t max);
   // A share in (0, 1], like `shed_at: 0.85`.
   std::optional<double> ratio(const YAML::Node& node, const std::string& path);
-  // Durations here are all lengths of time that must pass, so zero is refused.
+  // A number from `min` to `max`, both included (`10`, `0.5`, `"2.5"`).
+  std::optional<double> number(const YAML::Node& node, const std::string& path, double min,
+                               double max);
+  // `true` or `false` (YAML 1.2's spelling; `yes`, `on`... are refused as ambiguous).
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& path);
+  // Most durations are lengths of time that must pass, so zero is refused...
   std::optional<duration> positive_duration(const YAML::Node& node, const std::string& path);
+  // ...and a few are allowances, where zero means none (a JWT's leeway).
+  std::optional<duration> non_negative_duration(const YAML::Node& node, const std::string& path);
   std::optional<uint64_t> size(const YAML::Node& node, const std::string& path);
   std::optional<address> host_port(const YAML::Node& node, const std::string& path,
                                    uint16_t min_port);
@@ -120,6 +127,9 @@ class yaml_reader {
 
 // How a value that is not a scalar is named in an error: "a list", "a map".
 std::string describe(const YAML::Node& node);
+
+// A number as errors show it: `100`, `0.5`, `4.29497e+09`.
+std::string format_number(double value);
 
 template <class Enum>
 std::optional<Enum> yaml_reader::choice(

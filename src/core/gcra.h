@@ -48,6 +48,28 @@ class gcra final : public rate_limiter {
     }
   }
 
+  rate_limit_decision peek(time_point now, std::uint64_t cost = 1) const override {
+    const std::int64_t t = now.time_since_epoch().count();
+    if (cost > spec_.burst) return refuse_oversized(t);
+    const std::int64_t start = std::max(tat_.load(std::memory_order_relaxed), t);
+    const std::int64_t new_tat = start + static_cast<std::int64_t>(cost) * interval_;
+    const std::int64_t allow_at = new_tat - tolerance_;
+    return allow_at > t ? refused(t, start, allow_at) : admitted(t, new_tat);
+  }
+
+  // Moves TAT back by cost * T. The admission left TAT >= at + cost*T, so the
+  // clamp to `at` changes nothing then; it only keeps an idle limiter's TAT
+  // (possibly int64 min) from underflowing.
+  void refund(time_point at, std::uint64_t cost = 1) override {
+    if (cost == 0 || cost > spec_.burst) return;
+    const std::int64_t t = at.time_since_epoch().count();
+    const std::int64_t give_back = static_cast<std::int64_t>(cost) * interval_;
+    std::int64_t tat = tat_.load(std::memory_order_relaxed);
+    while (!tat_.compare_exchange_weak(tat, std::max(tat, t) - give_back,
+                                       std::memory_order_relaxed)) {
+    }
+  }
+
   std::uint64_t limit() const override { return spec_.burst; }
   const rate_limit_spec& spec() const override { return spec_; }
 

@@ -7,14 +7,34 @@
 // budget into an entry cap. Keys are stored as given, so callers bound the length
 // of keys built from client input.
 //
-// Layout: two dependent memory reads per lookup, an index cell then the entry.
-// Each key has one heap block, its entry: reference count, recency links, the
-// State itself and the key bytes (~110 bytes for a token bucket and an IPv4 key,
-// its lines fetched in parallel once its address is known). A shard's index is an
-// open-addressing array of {hash, entry*} cells (linear probing, backward-shift
-// deletion, at most half full): a lookup filters on the full 64-bit hash in the
-// cell and dereferences only the entry it wants. (The previous version went index
-// -> slot -> LRU neighbours -> shared_ptr control block: 3 to 5 cache misses.)
+// Layout: a hit reads one slot. A slot is `stride` bytes (128 for a token bucket),
+// cache-line aligned: a 32-byte header (reference count, hash tag, recency links),
+// the State itself, then the key inline (at least 40 bytes: any textual IPv6
+// address; a longer key goes to a side allocation the slot points to). Each shard
+// owns an array of slots sized from its capacity at construction (capacity + 1/32
+// spare; the memory is reserved, and a page becomes resident when a key first
+// lands on it). A key's home is a pair of adjacent slots chosen by its hash; a
+// new key takes a free home slot when there is one, else any free slot, else
+// (every slot taken or pinned, see Lifetime) a slot of its own on the heap. A
+// lookup reads the home pair (two adjacent slots; the first is prefetched with
+// the index cell) comparing one 64-bit word per slot (tag, key length, liveness)
+// before the key, and, only if the key is not there, an overflow index: an
+// open-addressing array of {32-bit hash tag, slot number} cells (linear probing,
+// backward-shift deletion, at most half full) holding just the keys that live
+// away from home. So the cost of a hit depends on where its key landed:
+//   - at home (about 90% of the keys of a half-full table): one slot, i.e. one
+//     memory access;
+//   - away from home (most keys of a full table that a spray went through:
+//     eviction frees slots anywhere, so a new key rarely finds its home free):
+//     the home slot and the index cell (fetched together), then the slot: two
+//     dependent accesses, as for every key of the previous version.
+// Slots never move (State need not be movable, and handles point into them), so
+// the home array cannot be rehashed; that is why the off-home keys need an index.
+// (The previous version had a separately allocated entry per key behind an index
+// of every key: two dependent misses per hit, ~200 ns at 100k keys.)
+// A table whose slot array would exceed max_array_bytes gets an array of that
+// size and puts the remaining keys in heap slots: a huge cap costs no more than
+// that up front.
 //
 // Recency: approximate LRU with lazy promotion. Each shard keeps a recency list
 // and counts pushes to its front; a hit moves its entry to the front only once
@@ -30,36 +50,47 @@
 // all distinct, since an entry is pushed again only after ceil(C/2) other pushes.
 // Conversely, while a key is present fewer than C keys were inserted after its
 // last use (they are all in front of it), so old keys do leave.
+// (Where a key's slot is plays no part in which key is evicted.)
 //
 // Hash: keyed per table (detail::keyed_hash), so keys chosen to collide under
-// std::hash, or under another instance, spread out here.
+// std::hash, or under another instance, spread out here: across shards, home
+// slots and index cells alike.
 //
-// Threads. One lock per shard (up to 64), held for the index probe and list
-// update only; the factory and the caller's fn run outside any lock. The lock is
-// a spin-then-yield lock rather than std::mutex: for a critical section of a few
-// dozen instructions, the mutex's second locked instruction (on unlock) and its
-// calls were a measurable share of a lookup.
+// Threads. One lock per shard (up to 64), held for the slot and index probe and
+// list update only; the factory, the caller's fn and every State destructor run
+// outside any lock. The lock is a spin-then-yield lock rather than std::mutex:
+// for a critical section of a few dozen instructions, the mutex's second locked
+// instruction (on unlock) and its calls were a measurable share of a lookup.
 //
-// Lifetime: an entry's reference count holds one reference for the table while
+// Lifetime: a slot's reference count holds one reference for the table while
 // the key is indexed and one per handle. get() and with() take theirs under the
-// shard lock while the entry is indexed, so a count never climbs back from zero;
-// eviction unindexes under the lock and drops the table's reference after
-// unlocking; whoever drops the last reference destroys the state. So a state
-// evicted while a caller uses it lives until the caller is done, with no epoch
-// scheme: the price is two uncontended atomic operations on a line the lookup has
-// just fetched. A new request for an evicted key starts with a fresh state.
+// shard lock while the key is present, so a count never climbs back from zero;
+// eviction unlinks under the lock and drops the table's reference after
+// unlocking; whoever drops the last reference destroys the state and frees the
+// slot. So a state evicted while a caller uses it lives until the caller is done
+// (its slot stays taken until then), with no epoch scheme: the price is two
+// uncontended atomic operations on a line the lookup has just fetched. A new
+// request for an evicted key starts with a fresh state, in another slot.
+// A shard's slot array outlives the table while a handle still pins one of its
+// slots (handles may outlive the table).
 //
-// Creation runs the factory outside the lock: when threads race to create the
-// same key, one state is kept and the others are destroyed unseen, so under that
-// race the factory may run more than once for a key (never in one thread).
+// Creation takes a free slot under the lock, builds the key and the state in it
+// with the lock released, then publishes it (and evicts, if the shard is full)
+// under the lock. When threads race to create the same key, one state is kept
+// and the others are destroyed unseen, so under that race the factory may run
+// more than once for a key (never in one thread). A factory that throws leaves
+// the table as it was.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>  // std::lock_guard
 #include <new>
@@ -167,11 +198,40 @@ class spin_lock {
   std::atomic<bool> held_{false};
 };
 
+// The free slots of a shard's array: a bitmap with a summary level (a bit per
+// bitmap word), so that finding a free slot reads at most size / 4096 summary
+// words even when only a handful of slots are free. Not thread-safe: the shard
+// lock guards it.
+class free_slot_map {
+ public:
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+
+  explicit free_slot_map(std::size_t slots);  // every slot free
+
+  bool test(std::size_t i) const noexcept { return (words_[i >> 6] >> (i & 63)) & 1; }
+  void set(std::size_t i) noexcept;
+  void clear(std::size_t i) noexcept;
+  // The first free slot at or after `from`, wrapping around; none if all are taken.
+  std::size_t find_from(std::size_t from) const noexcept;
+
+ private:
+  std::size_t first_word_from(std::size_t word) const noexcept;
+
+  std::vector<std::uint64_t> words_;    // bit set: slot free
+  std::vector<std::uint64_t> summary_;  // bit w set: words_[w] != 0
+};
+
+// Memory for a slot array: zero-filled pages from calloc, so the pages no key
+// has touched stay unbacked. Returns null on failure.
+void* allocate_zeroed(std::size_t bytes) noexcept;
+void free_zeroed(void* block) noexcept;
+
 }  // namespace detail
 
 template <class State>
 class key_table {
-  struct entry;
+  struct slot;
+  struct shard;
 
  public:
   // Builds the state of a new key in place (State need not be movable).
@@ -182,58 +242,69 @@ class key_table {
   class handle {
    public:
     handle() = default;
-    handle(const handle& other) noexcept : entry_(other.entry_) {
-      if (entry_ != nullptr) entry_->acquire();
+    handle(const handle& other) noexcept : slot_(other.slot_) {
+      if (slot_ != nullptr) acquire(slot_);
     }
-    handle(handle&& other) noexcept : entry_(std::exchange(other.entry_, nullptr)) {}
+    handle(handle&& other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
     handle& operator=(handle other) noexcept {
-      std::swap(entry_, other.entry_);
+      std::swap(slot_, other.slot_);
       return *this;
     }
     ~handle() {
-      if (entry_ != nullptr) entry_->release();
+      if (slot_ != nullptr) release(slot_);
     }
 
-    State* get() const noexcept { return entry_ != nullptr ? &entry_->state : nullptr; }
-    State& operator*() const noexcept { return entry_->state; }
-    State* operator->() const noexcept { return &entry_->state; }
-    explicit operator bool() const noexcept { return entry_ != nullptr; }
+    State* get() const noexcept { return slot_ != nullptr ? state_of(slot_) : nullptr; }
+    State& operator*() const noexcept { return *state_of(slot_); }
+    State* operator->() const noexcept { return state_of(slot_); }
+    explicit operator bool() const noexcept { return slot_ != nullptr; }
     friend bool operator==(const handle& a, const handle& b) noexcept {
-      return a.entry_ == b.entry_;
+      return a.slot_ == b.slot_;
     }
 
    private:
     friend class key_table;
-    explicit handle(entry* adopted) noexcept : entry_(adopted) {}
+    explicit handle(slot* adopted) noexcept : slot_(adopted) {}
 
-    entry* entry_ = nullptr;
+    slot* slot_ = nullptr;
   };
 
   static constexpr std::size_t max_shards = 64;
+  // The most a table reserves up front for its slot arrays; keys beyond what
+  // fits live in heap slots (see the file comment).
+  static constexpr std::size_t max_array_bytes = std::size_t{64} << 20;
 
   // shards: a power of two up to 64, or 0 to pick one from max_entries (at least
   // ~256 entries per shard so that the per-shard guarantee stays meaningful).
   key_table(std::size_t max_entries, factory make, std::size_t shards = 0)
-      : make_(std::move(make)), shards_(pick_shard_count(max_entries, shards)) {
+      : make_(std::move(make)) {
     if (max_entries == 0 || !make_) {
       throw std::invalid_argument("key_table: max_entries must be positive and a factory given");
     }
-    shard_bits_ = static_cast<unsigned>(std::countr_zero(shards_.size()));
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-      shard& s = shards_[i];
-      s.capacity = max_entries / shards_.size() + (i < max_entries % shards_.size());
-      s.promote_age = (s.capacity + 1) / 2;
+    const std::size_t count = pick_shard_count(max_entries, shards);
+    if (max_entries / count >= max_shard_capacity) {
+      throw std::invalid_argument("key_table: max_entries too large");
+    }
+    shard_bits_ = static_cast<unsigned>(std::countr_zero(count));
+    shards_.reserve(count);
+    try {
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t capacity = max_entries / count + (i < max_entries % count);
+        shards_.push_back(shard::create(capacity, max_array_bytes / count));
+      }
+    } catch (...) {
+      for (shard* s : shards_) s->drop_anchor();
+      throw;
     }
   }
 
   key_table(const key_table&) = delete;
   key_table& operator=(const key_table&) = delete;
 
-  // Handles may outlive the table: each entry goes when its last reference does.
+  // Handles may outlive the table: each state goes when its last reference does,
+  // each shard's slot array when its last pinned slot does.
   ~key_table() {
-    for (shard& s : shards_) {
-      for (entry* e = s.newest; e != nullptr;) std::exchange(e, e->older)->release();
-    }
+    for (shard* s : shards_) s->close();
   }
 
   // Runs fn(State&) on the key's state, creating it if absent, and returns fn's
@@ -248,22 +319,24 @@ class key_table {
   handle get(std::string_view key) {
     const std::uint64_t hash = hash_(key);
     shard& s = shard_for(hash);
+    const place at = s.place_of(hash, shard_bits_);
     {
       std::lock_guard lock(s.spin);
-      if (entry* found = s.use(hash, key)) {
-        found->acquire();
+      if (slot* found = s.use(at, key)) {
+        acquire(found);
         return handle(found);
       }
     }
-    return create(s, hash, key);
+    return create(s, at, key);
   }
 
   // Whether the key has an entry; does not count as a use.
   bool contains(std::string_view key) const {
     const std::uint64_t hash = hash_(key);
     const shard& s = shard_for(hash);
+    const place at = s.place_of(hash, shard_bits_);
     std::lock_guard lock(s.spin);
-    return s.find(hash, key) != nullptr;
+    return s.find(at, key) != nullptr;
   }
 
   std::size_t size() const {
@@ -274,116 +347,335 @@ class key_table {
   }
   std::size_t capacity() const {
     std::size_t total = 0;
-    for (const shard& s : shards_) total += s.capacity;
+    for (const shard* s : shards_) total += s->capacity;
     return total;
   }
-  std::size_t min_shard_capacity() const { return shards_.back().capacity; }
+  std::size_t min_shard_capacity() const { return shards_.back()->capacity; }
   std::size_t shard_count() const { return shards_.size(); }
 
-  // Approximate upper bound of the memory one entry holds: its block with the
-  // allocator's 8-byte header in 16-byte granules (glibc malloc), and its share
-  // of the index (kept between 1/4 and 1/2 full).
+  // Bytes per slot, and the longest key a slot holds without a side allocation.
+  static constexpr std::size_t slot_bytes() { return stride; }
+  static constexpr std::size_t inline_key_capacity() { return stride - key_offset; }
+
+  // Approximate upper bound of the memory one entry holds, linear in the key
+  // length: its share of the slot array (a slot plus 1/32 spare), an index cell
+  // (kept between 1/4 and 1/2 full, counted as if every key were away from home),
+  // and the key's bytes as if every key took a side allocation (a length word
+  // and glibc malloc's 8-byte header, in 16-byte granules). A key short enough to
+  // stay inline costs less than this by up to its rounded length plus 16.
   static constexpr std::size_t bytes_per_entry(std::size_t key_length) {
     constexpr std::size_t granule = 16;
-    const std::size_t block = (sizeof(entry) + key_length + 8 + granule - 1) / granule * granule;
-    return block + 4 * sizeof(cell);
+    const std::size_t slots = stride + stride / 32;
+    const std::size_t side = (key_length + granule - 1) / granule * granule + granule;
+    return slots + 4 * sizeof(cell) + side;
   }
   static constexpr std::size_t max_entries_for_bytes(std::size_t bytes, std::size_t key_length) {
     return bytes / bytes_per_entry(key_length);
   }
 
-  // The longest probe run (cells read to find a present key), over all shards.
+  // The longest probe run of the overflow index (cells read to find a present
+  // key away from home), over all shards.
   std::size_t longest_probe_for_test() const {
     std::size_t longest = 0;
-    for (const shard& s : shards_) {
-      std::lock_guard lock(s.spin);
-      for (std::size_t i = 0; i < s.index.size(); ++i) {
-        if (s.index[i].target != nullptr) {
-          longest = std::max(longest, ((i - s.index[i].hash) & s.mask()) + 1);
+    for (const shard* s : shards_) {
+      std::lock_guard lock(s->spin);
+      for (std::size_t i = 0; i < s->index.size(); ++i) {
+        if (s->index[i].target != 0) {
+          longest = std::max(longest, ((i - s->index[i].tag) & s->mask()) + 1);
         }
       }
     }
     return longest;
   }
+  // Entries living in their home slots, and in heap slots.
+  std::size_t at_home_for_test() const {
+    return sum([](const shard& s) { return s.size - s.index_used; });
+  }
+  std::size_t in_heap_for_test() const {
+    return sum([](const shard& s) { return s.spill.size() - s.spill_free.size(); });
+  }
 
  private:
-  // One key: header, state, then key_length bytes of key right after the object.
-  struct entry {
-    std::atomic<std::uint32_t> refs{1};
-    std::uint32_t key_length;
-    std::uint64_t hash;
-    std::uint64_t stamp = 0;  // the shard's push count when last moved to the front
-    entry* newer = nullptr;   // recency list, towards the front
-    entry* older = nullptr;
-    State state;
+  static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::size_t max_shard_capacity = std::size_t{1} << 30;  // slot numbers fit 32 bits
+  static constexpr std::size_t home_width = 2;  // slots per home: a pair, one DRAM page
 
-    entry(std::string_view key, std::uint64_t key_hash, const factory& make)
-        : key_length(static_cast<std::uint32_t>(key.size())), hash(key_hash), state(make(key)) {
-      std::memcpy(key_bytes(), key.data(), key.size());
-    }
-
-    // Plain malloc alignment unless State needs more: line-aligned blocks
-    // (memalign) measured slower, on misses (memalign itself) and on hits (its
-    // padding spreads the entries over more memory).
-    static entry* create(std::string_view key, std::uint64_t key_hash, const factory& make) {
-      void* block = ::operator new (sizeof(entry) + key.size(), std::align_val_t{alignof(entry)});
-      try {
-        return ::new (block) entry(key, key_hash, make);
-      } catch (...) {
-        ::operator delete (block, std::align_val_t{alignof(entry)});
-        throw;
-      }
-    }
-
-    std::string_view key() const {
-      return {reinterpret_cast<const char*>(this) + sizeof(entry), key_length};
-    }
-    char* key_bytes() { return reinterpret_cast<char*>(this) + sizeof(entry); }
-
-    void acquire() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
-    // acq_rel: every holder's use of the state happens before its destruction.
-    void release() noexcept {
-      if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        this->~entry();
-        ::operator delete (this, std::align_val_t{alignof(entry)});
-      }
-    }
+  // Where a key may live: its home pair and its tag (the hash's low 32 bits, also
+  // its overflow index position).
+  struct place {
+    std::uint32_t tag;
+    std::uint32_t home;  // first slot of the pair
   };
 
-  struct release_entry {
-    void operator()(entry* e) const noexcept { e->release(); }
+  enum class slot_state : std::uint8_t { free = 0, reserved, live, dead };
+  enum slot_flag : std::uint8_t { on_heap = 1, indexed = 2, anchored = 4 };
+
+  // A slot's header; the State follows at state_offset and the key at key_offset.
+  // A plain aggregate (refs is reached through std::atomic_ref), so that the
+  // zero-filled array needs no construction: zero is a free slot.
+  struct slot {
+    std::uint32_t refs;    // atomic: the table's reference while live, one per handle
+    std::uint32_t number;  // position in the array, or array size + heap slot index
+    // tag, key_length and where make up the word a lookup compares at once
+    // (identity_of); all three are written under the lock only.
+    std::uint32_t tag;         // low 32 bits of the key's hash
+    std::uint16_t key_length;  // inline bytes, or long_key
+    slot_state where;          // lock-guarded, like everything below
+    std::uint8_t flags;        // slot_flag bits
+    std::uint32_t newer;       // recency list, slot numbers, towards the front
+    std::uint32_t older;
+    std::uint64_t stamp;  // the shard's push count when last moved to the front
   };
-  using entry_ref = std::unique_ptr<entry, release_entry>;
+  static_assert(sizeof(slot) == 32 && offsetof(slot, tag) == 8 && offsetof(slot, flags) == 15);
+
+  static constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+    return (n + to - 1) / to * to;
+  }
+  static constexpr std::size_t min_inline_key = 40;
+  static constexpr std::size_t state_offset = round_up(sizeof(slot), alignof(State));
+  static constexpr std::size_t key_offset = state_offset + sizeof(State);
+  static constexpr std::size_t slot_align = std::max<std::size_t>(64, alignof(State));
+  static constexpr std::size_t stride = round_up(key_offset + min_inline_key, slot_align);
+  static constexpr std::uint16_t long_key = std::numeric_limits<std::uint16_t>::max();
+  static_assert(stride - key_offset < long_key);
+
+  // A key longer than the slot holds: its length, then its bytes.
+  struct long_key_block {
+    std::size_t length;
+    char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  };
+
+  static State* state_of(slot* s) noexcept {
+    return std::launder(reinterpret_cast<State*>(reinterpret_cast<char*>(s) + state_offset));
+  }
+  static char* key_area(slot* s) noexcept { return reinterpret_cast<char*>(s) + key_offset; }
+  static long_key_block* long_key_of(slot* s) noexcept {
+    long_key_block* block;
+    std::memcpy(&block, key_area(s), sizeof block);
+    return block;
+  }
+  static std::uint16_t length_code(std::string_view key) noexcept {
+    return key.size() <= inline_key_capacity() ? static_cast<std::uint16_t>(key.size()) : long_key;
+  }
+  // Bytes 8 to 14 of a header: tag, key_length and where, as one comparison.
+  static std::uint64_t identity_of(const slot* s) noexcept {
+    std::uint64_t word;
+    std::memcpy(&word, reinterpret_cast<const char*>(s) + offsetof(slot, tag), sizeof word);
+    return word & ~(std::uint64_t{0xff} << 56);  // without flags
+  }
+  static std::uint64_t live_identity(std::uint32_t tag, std::string_view key) noexcept {
+    slot model{};
+    model.tag = tag;
+    model.key_length = length_code(key);
+    model.where = slot_state::live;
+    return identity_of(&model);
+  }
+  // Whether a slot whose identity matched holds `key`; its length already matched.
+  static bool same_key(slot* s, std::string_view key) noexcept {
+    const char* p = key.data();
+    const std::size_t n = key.size();
+    if (n > inline_key_capacity()) {
+      long_key_block* block = long_key_of(s);
+      return block->length == n && std::memcmp(block->bytes(), p, n) == 0;
+    }
+    const char* q = key_area(s);
+    // Short keys (addresses) without a call: two overlapping loads cover 8..16
+    // bytes, two more 4..8.
+    if (n >= 8 && n <= 16) {
+      return (load8(p) ^ load8(q)) == 0 && (load8(p + n - 8) ^ load8(q + n - 8)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+      return load4(p) == load4(q) && load4(p + n - 4) == load4(q + n - 4);
+    }
+    return std::memcmp(q, p, n) == 0;
+  }
+  static std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static std::uint32_t load4(const char* p) noexcept {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  // Copies the key into the slot, or into a side block the slot points to; the
+  // slot's key_length is set when it is published. May throw std::bad_alloc
+  // (a long key), before any change.
+  static void write_key(slot* s, std::string_view key) {
+    if (key.size() <= inline_key_capacity()) {
+      std::memcpy(key_area(s), key.data(), key.size());
+      return;
+    }
+    auto* block = static_cast<long_key_block*>(::operator new(sizeof(long_key_block) + key.size()));
+    block->length = key.size();
+    std::memcpy(block->bytes(), key.data(), key.size());
+    std::memcpy(key_area(s), &block, sizeof block);
+  }
+  static void free_key(slot* s, std::uint16_t code) noexcept {
+    if (code == long_key) ::operator delete(long_key_of(s));
+  }
+
+  static std::atomic_ref<std::uint32_t> refs_of(slot* s) noexcept {
+    return std::atomic_ref<std::uint32_t>(s->refs);
+  }
+  static void acquire(slot* s) noexcept { refs_of(s).fetch_add(1, std::memory_order_relaxed); }
+  // acq_rel: every holder's use of the state happens before its destruction.
+  static void release(slot* s) noexcept {
+    if (refs_of(s).fetch_sub(1, std::memory_order_acq_rel) == 1) dispose(s);
+  }
+
+  // The last reference is gone: destroy the state (no lock held) and free the slot.
+  static void dispose(slot* s) noexcept {
+    std::destroy_at(state_of(s));
+    free_key(s, s->key_length);
+    if ((s->flags & on_heap) != 0) {
+      ::operator delete(s, std::align_val_t{slot_align});
+      return;
+    }
+    shard* owner = shard::of(s);
+    const bool was_anchored = (s->flags & anchored) != 0;
+    owner->give_back(s);
+    if (was_anchored) owner->drop_anchor();  // last: it may free the shard
+  }
 
   struct cell {
-    std::uint64_t hash = 0;
-    entry* target = nullptr;  // null: empty
+    std::uint32_t tag = 0;
+    std::uint32_t target = 0;  // slot number + 1; 0: empty
   };
 
-  // One shard; alignas keeps two shards' locks off the same cache line.
+  // One shard; alignas keeps two shards' locks off the same cache line. Heap
+  // allocated, and freed by its last anchor: the table holds one, and so does
+  // every slot of its array that the table let go of while a handle still
+  // pinned it.
   struct alignas(64) shard {
     mutable detail::spin_lock spin;
     std::size_t capacity = 0;
     std::uint64_t promote_age = 1;  // ceil(capacity / 2)
+    char* array = nullptr;          // array_slots slots, stride apart
+    std::uint32_t array_slots = 0;  // even, so that a home pair never wraps
     std::uint64_t pushes = 0;
     std::uint64_t evictions = 0;
     std::size_t size = 0;
-    entry* newest = nullptr;
-    entry* oldest = nullptr;
+    std::uint32_t newest = none;
+    std::uint32_t oldest = none;
+    std::size_t index_used = 0;
     std::vector<cell> index = std::vector<cell>(16);  // power-of-two size, at most half full
+    detail::free_slot_map free_slots;
+    std::vector<slot*> spill;  // heap slots, numbered array_slots + i; null: number unused
+    std::vector<std::uint32_t> spill_free;  // unused spill numbers; capacity >= spill's
+    std::uint64_t inserts = 0;
+    void* block = nullptr;  // the array's allocation
+    std::atomic<std::size_t> anchors{1};
+    // A slot freed without the lock, waiting to be marked free by the next
+    // reserve(): spares the thread that destroyed an evicted state (every insert
+    // into a full shard) a third locking.
+    std::atomic<std::uint32_t> returned{none};
+
+    shard(std::size_t cap, std::uint32_t slots) : capacity(cap), promote_age((cap + 1) / 2),
+                                                  array_slots(slots), free_slots(slots) {}
+
+    // The array gets capacity + 1/32 + 2 slots (spares for slots being built and
+    // slots pinned after eviction), at most max_bytes of them.
+    static shard* create(std::size_t capacity, std::size_t max_bytes) {
+      std::size_t slots = capacity + capacity / 32 + 2;
+      slots = std::min(slots, std::max<std::size_t>(max_bytes / stride, 2));
+      slots &= ~std::size_t{1};
+      auto* s = new shard(capacity, static_cast<std::uint32_t>(slots));
+      // Room for a pointer back to the shard just before the first slot.
+      s->block = detail::allocate_zeroed(slots * stride + slot_align + sizeof(shard*));
+      if (s->block == nullptr) {
+        delete s;
+        throw std::bad_alloc();
+      }
+      const auto start = reinterpret_cast<std::uintptr_t>(s->block) + sizeof(shard*);
+      s->array = reinterpret_cast<char*>(round_up(start, slot_align));
+      std::memcpy(s->array - sizeof(shard*), &s, sizeof s);
+      return s;
+    }
+    static shard* of(slot* array_slot) noexcept {
+      char* array = reinterpret_cast<char*>(array_slot) - std::size_t{array_slot->number} * stride;
+      shard* s;
+      std::memcpy(&s, array - sizeof s, sizeof s);
+      return s;
+    }
+    ~shard() { detail::free_zeroed(block); }
+
+    void drop_anchor() noexcept {
+      if (anchors.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    // The table is going: drop its reference on every entry, then its anchor.
+    void close() noexcept {
+      std::size_t pinned = 0;
+      {
+        std::lock_guard lock(spin);
+        for (std::uint32_t n = newest; n != none; n = slot_at(n)->older) {
+          slot* e = slot_at(n);
+          e->where = slot_state::dead;
+          if ((e->flags & on_heap) == 0 && refs_of(e).load(std::memory_order_acquire) != 1) {
+            e->flags |= anchored;
+            ++pinned;
+          }
+        }
+        anchors.fetch_add(pinned, std::memory_order_relaxed);
+      }
+      // Nothing else walks or changes the list now; releasing may free an entry,
+      // so read its successor first.
+      for (std::uint32_t n = newest; n != none;) {
+        slot* e = slot_at(n);
+        n = e->older;
+        release(e);
+      }
+      drop_anchor();
+    }
 
     std::size_t mask() const { return index.size() - 1; }
 
-    entry* find(std::uint64_t hash, std::string_view key) const {
-      for (std::size_t i = hash & mask();; i = (i + 1) & mask()) {
+    place place_of(std::uint64_t hash, unsigned shard_bits) const {
+      // The shard took the top bits; the home comes from the next 32, by
+      // multiply-shift range reduction onto the pairs.
+      const auto middle = static_cast<std::uint32_t>((hash << shard_bits) >> 32);
+      const std::uint64_t homes = array_slots / home_width;
+      const auto home = static_cast<std::uint32_t>((std::uint64_t{middle} * homes) >> 32);
+      return {static_cast<std::uint32_t>(hash), static_cast<std::uint32_t>(home * home_width)};
+    }
+
+    slot* array_slot(std::size_t n) const {
+      return reinterpret_cast<slot*>(array + n * stride);
+    }
+    slot* slot_at(std::uint32_t n) const {
+      return n < array_slots ? array_slot(n) : spill[n - array_slots];
+    }
+
+    slot* find(place at, std::string_view key) const {
+      slot* home = array_slot(at.home);
+      // Ask for all the lines of the first home slot, and the index cell, before
+      // comparing, so that they arrive together. (Also asking for the second
+      // slot measured slower: it doubles the lines each lookup pulls in.)
+      for (std::size_t offset = 0; offset < stride; offset += 64) {
+        __builtin_prefetch(reinterpret_cast<char*>(home) + offset);
+      }
+      if (index_used != 0) __builtin_prefetch(&index[at.tag & mask()]);
+      const std::uint64_t wanted = live_identity(at.tag, key);
+      for (std::size_t i = 0; i < home_width; ++i) {
+        slot* s = array_slot(at.home + i);
+        if (identity_of(s) == wanted && same_key(s, key)) return s;
+      }
+      if (index_used == 0) return nullptr;
+      for (std::size_t i = at.tag & mask();; i = (i + 1) & mask()) {
         const cell& c = index[i];
-        if (c.target == nullptr || (c.hash == hash && c.target->key() == key)) return c.target;
+        if (c.target == 0) return nullptr;
+        if (c.tag == at.tag) {
+          slot* s = slot_at(c.target - 1);
+          if (identity_of(s) == wanted && same_key(s, key)) return s;
+        }
       }
     }
 
     // find() that counts as a use: lazy promotion, see the file comment.
-    entry* use(std::uint64_t hash, std::string_view key) {
-      entry* found = find(hash, key);
+    slot* use(place at, std::string_view key) {
+      slot* found = find(at, key);
       if (found != nullptr && pushes - found->stamp >= promote_age) {
         unlink(found);
         push_front(found);
@@ -391,41 +683,111 @@ class key_table {
       return found;
     }
 
-    // Indexes `fresh`, adopting its reference, and returns the entry evicted to
-    // make room (the caller drops its reference after unlocking), or null. Only
-    // the index growth may throw, and it comes before any change.
-    entry* insert(entry* fresh) {
-      entry* victim = nullptr;
-      if (size == capacity) {
-        victim = evict_oldest();
-      } else if (2 * (size + 1) > index.size()) {
-        rehash(index.size() * 2);
+    // Frees an array slot whose state is destroyed; called without the lock.
+    void give_back(slot* s) noexcept {
+      std::uint32_t empty = none;
+      if (returned.compare_exchange_strong(empty, s->number, std::memory_order_release,
+                                           std::memory_order_relaxed)) {
+        return;
       }
-      place(fresh->hash, fresh);
+      std::lock_guard lock(spin);
+      free_slot(s);
+    }
+
+    // A free array slot for a new key, its home if possible; null if none.
+    slot* reserve(place at) {
+      if (returned.load(std::memory_order_relaxed) != none) {
+        const std::uint32_t n = returned.exchange(none, std::memory_order_acquire);
+        if (n != none) free_slot(array_slot(n));
+      }
+      const std::size_t n = free_slots.find_from(at.home);
+      if (n == detail::free_slot_map::none) return nullptr;
+      free_slots.clear(n);
+      slot* s = array_slot(n);
+      *s = slot{};
+      s->number = static_cast<std::uint32_t>(n);
+      s->where = slot_state::reserved;
+      return s;
+    }
+
+    void free_slot(slot* s) {
+      s->where = slot_state::free;
+      s->flags = 0;
+      free_slots.set(s->number);
+    }
+
+    // Makes room for `fresh` in the index and, for a heap slot, numbers it. May
+    // throw std::bad_alloc, before any visible change.
+    void prepare(slot* fresh, place at) {
+      const bool home = (fresh->flags & on_heap) == 0 && fresh->number - at.home < home_width;
+      if (!home && 2 * (index_used + 1) > index.size()) rehash(index.size() * 2);
+      if ((fresh->flags & on_heap) == 0) return;
+      std::size_t i;
+      if (!spill_free.empty()) {
+        i = spill_free.back();
+        spill_free.pop_back();
+      } else {
+        if (spill.size() == spill.capacity()) spill.reserve(2 * spill.size() + 8);
+        spill_free.reserve(spill.capacity());  // so that eviction never allocates
+        i = spill.size();
+        spill.push_back(nullptr);
+      }
+      spill[i] = fresh;
+      fresh->number = static_cast<std::uint32_t>(array_slots + i);
+    }
+
+    // Publishes a prepared slot, adopting one of its references, and returns the
+    // entry evicted to make room, or null: the caller releases the table's
+    // reference on it after unlocking.
+    slot* insert(slot* fresh, place at, std::uint16_t key_code) {
+      slot* victim = size == capacity ? evict_oldest() : nullptr;
+      fresh->tag = at.tag;
+      fresh->key_length = key_code;
+      const bool home = (fresh->flags & on_heap) == 0 && fresh->number - at.home < home_width;
+      if (!home) {
+        fresh->flags |= indexed;
+        place_cell({at.tag, fresh->number + 1});
+        ++index_used;
+      }
+      fresh->where = slot_state::live;
       ++size;
+      ++inserts;
       push_front(fresh);
       return victim;
     }
 
-    void place(std::uint64_t hash, entry* e) {
-      std::size_t i = hash & mask();
-      while (index[i].target != nullptr) i = (i + 1) & mask();
-      index[i] = {hash, e};
+    void place_cell(cell c) {
+      std::size_t i = c.tag & mask();
+      while (index[i].target != 0) i = (i + 1) & mask();
+      index[i] = c;
     }
 
     void rehash(std::size_t cells) {
       std::vector<cell> old = std::exchange(index, std::vector<cell>(cells));
       for (const cell& c : old) {
-        if (c.target != nullptr) place(c.hash, c.target);
+        if (c.target != 0) place_cell(c);
       }
     }
 
-    entry* evict_oldest() {
-      entry* victim = oldest;
+    slot* evict_oldest() {
+      slot* victim = slot_at(oldest);
       unlink(victim);
-      std::size_t i = victim->hash & mask();
-      while (index[i].target != victim) i = (i + 1) & mask();
-      erase_cell(i);
+      if ((victim->flags & indexed) != 0) {
+        std::size_t i = victim->tag & mask();
+        while (index[i].target != victim->number + 1) i = (i + 1) & mask();
+        erase_cell(i);
+        --index_used;
+      }
+      if ((victim->flags & on_heap) != 0) {
+        spill[victim->number - array_slots] = nullptr;
+        spill_free.push_back(victim->number - array_slots);  // within capacity: no throw
+      } else if (refs_of(victim).load(std::memory_order_acquire) != 1) {
+        // A handle pins it: its last holder will free the slot, maybe after the
+        // table is gone, so the array must stay until then.
+        victim->flags |= anchored;
+        anchors.fetch_add(1, std::memory_order_relaxed);
+      }
+      victim->where = slot_state::dead;
       --size;
       ++evictions;
       return victim;
@@ -434,9 +796,9 @@ class key_table {
     // Backward-shift deletion: pull later cells of the probe run into the hole
     // unless that would move them before their home cell.
     void erase_cell(std::size_t hole) {
-      for (std::size_t next = (hole + 1) & mask(); index[next].target != nullptr;
+      for (std::size_t next = (hole + 1) & mask(); index[next].target != 0;
            next = (next + 1) & mask()) {
-        const std::size_t home = index[next].hash & mask();
+        const std::size_t home = index[next].tag & mask();
         if (((next - home) & mask()) >= ((next - hole) & mask())) {
           index[hole] = index[next];
           hole = next;
@@ -445,36 +807,102 @@ class key_table {
       index[hole] = {};
     }
 
-    void unlink(entry* e) {
-      (e->newer == nullptr ? newest : e->newer->older) = e->older;
-      (e->older == nullptr ? oldest : e->older->newer) = e->newer;
+    void unlink(slot* e) {
+      (e->newer == none ? newest : slot_at(e->newer)->older) = e->older;
+      (e->older == none ? oldest : slot_at(e->older)->newer) = e->newer;
     }
-    void push_front(entry* e) {
-      e->newer = nullptr;
+    void push_front(slot* e) {
+      e->newer = none;
       e->older = newest;
-      (newest == nullptr ? oldest : newest->newer) = e;
-      newest = e;
+      (newest == none ? oldest : slot_at(newest)->newer) = e->number;
+      newest = e->number;
       e->stamp = ++pushes;
     }
   };
 
-  // The miss path: build the entry unlocked, then index it unless another thread
-  // indexed the key meanwhile. Victims and losers are released after unlocking,
-  // so no state destructor runs under the lock.
-  handle create(shard& s, std::uint64_t hash, std::string_view key) {
-    entry_ref fresh(entry::create(key, hash, make_));
-    entry_ref victim;
-    entry* found;
+  // A slot this thread is filling and has not published: discarded (state and
+  // key destroyed as far as built, slot freed) unless published.
+  class pending {
+   public:
+    pending(shard& owner, slot* s) noexcept : owner_(owner), slot_(s) {}
+    pending(const pending&) = delete;
+    pending& operator=(const pending&) = delete;
+    ~pending() {
+      if (slot_ == nullptr) return;
+      if (has_state_) std::destroy_at(state_of(slot_));
+      if (has_key_) free_key(slot_, key_code_);
+      if ((slot_->flags & on_heap) != 0) {
+        ::operator delete(slot_, std::align_val_t{slot_align});
+      } else {
+        owner_.give_back(slot_);
+      }
+    }
+
+    slot* get() const noexcept { return slot_; }
+    void built_key(std::uint16_t code) noexcept {
+      has_key_ = true;
+      key_code_ = code;
+    }
+    void built_state() noexcept { has_state_ = true; }
+    slot* publish() noexcept { return std::exchange(slot_, nullptr); }
+
+   private:
+    shard& owner_;
+    slot* slot_;
+    bool has_key_ = false;
+    bool has_state_ = false;
+    std::uint16_t key_code_ = 0;
+  };
+
+  static slot* new_heap_slot() {
+    void* memory = ::operator new(stride, std::align_val_t{slot_align});
+    slot* s = ::new (memory) slot{};
+    s->flags = on_heap;
+    s->where = slot_state::reserved;
+    return s;
+  }
+
+  // The miss path: take a slot, build the key and state in it unlocked, then
+  // publish it unless another thread published the key meanwhile. The victim
+  // and a lost race's slot are released after unlocking, so no state destructor
+  // runs under the lock.
+  handle create(shard& s, place at, std::string_view key) {
+    slot* taken;
+    std::uint64_t inserts_seen;
     {
       std::lock_guard lock(s.spin);
-      found = s.use(hash, key);
-      if (found == nullptr) {
-        victim.reset(s.insert(fresh.get()));
-        found = fresh.release();  // the index owns that reference now
+      if (slot* found = s.use(at, key)) {
+        acquire(found);
+        return handle(found);
       }
-      found->acquire();
+      taken = s.reserve(at);
+      inserts_seen = s.inserts;
     }
-    return handle(found);
+    pending fresh(s, taken != nullptr ? taken : new_heap_slot());
+    slot* const e = fresh.get();
+    const std::uint16_t key_code = length_code(key);
+    write_key(e, key);
+    fresh.built_key(key_code);
+    ::new (static_cast<void*>(state_of(e))) State(make_(key));
+    fresh.built_state();
+    e->refs = 2;  // the table's and the caller's; published by the unlock below
+
+    slot* victim = nullptr;
+    slot* found;
+    {
+      std::lock_guard lock(s.spin);
+      // Only an insert into this shard can have added the key meanwhile.
+      found = s.inserts == inserts_seen ? nullptr : s.use(at, key);
+      if (found != nullptr) {
+        acquire(found);
+      } else {
+        s.prepare(e, at);
+        victim = s.insert(fresh.publish(), at, key_code);
+        found = e;
+      }
+    }
+    if (victim != nullptr) release(victim);
+    return handle(found);  // ~pending discards e if it lost the race
   }
 
   static std::size_t pick_shard_count(std::size_t max_entries, std::size_t requested) {
@@ -488,26 +916,27 @@ class key_table {
                                    max_shards);
   }
 
-  // Shards take the hash's high bits, index cells its low bits.
-  shard& shard_for(std::uint64_t hash) { return shards_[shard_index(hash)]; }
-  const shard& shard_for(std::uint64_t hash) const { return shards_[shard_index(hash)]; }
+  // Shards take the hash's high bits, home slots the next ones, index cells and
+  // tags its low bits.
+  shard& shard_for(std::uint64_t hash) { return *shards_[shard_index(hash)]; }
+  const shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
   std::size_t shard_index(std::uint64_t hash) const {
     return shard_bits_ == 0 ? 0 : static_cast<std::size_t>(hash >> (64 - shard_bits_));
   }
 
   template <class Field>
   auto sum(Field field) const {
-    decltype(field(shards_.front())) total = 0;
-    for (const shard& s : shards_) {
-      std::lock_guard lock(s.spin);
-      total += field(s);
+    decltype(field(*shards_.front())) total = 0;
+    for (const shard* s : shards_) {
+      std::lock_guard lock(s->spin);
+      total += field(*s);
     }
     return total;
   }
 
   factory make_;
   detail::keyed_hash hash_;
-  std::vector<shard> shards_;
+  std::vector<shard*> shards_;
   unsigned shard_bits_ = 0;
 };
 

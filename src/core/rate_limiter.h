@@ -51,6 +51,21 @@ class rate_limiter {
   // see less quota, never more.
   virtual rate_limit_decision try_acquire(time_point now, std::uint64_t cost = 1) = 0;
 
+  // The decision try_acquire(now, cost) would make, taking nothing. With
+  // refund(), this lets a caller hold a request to several limiters at once,
+  // all or nothing: peek every one, then take from every one, and give back
+  // what was taken if a later take loses a race (src/policy/ratelimit).
+  virtual rate_limit_decision peek(time_point now, std::uint64_t cost = 1) const = 0;
+
+  // Gives back `cost` that try_acquire(at, cost) admitted, passing the same
+  // `at`. The limiter ends where it would be had that admission never
+  // happened, except that quota never exceeds the limit (a refund to a limiter
+  // that has refilled meanwhile is capped) and a sliding window forgets a
+  // refund for a window it no longer counts. Lock-free, like try_acquire. A
+  // refund that matches no admission gives quota away: callers refund only
+  // what they took.
+  virtual void refund(time_point at, std::uint64_t cost = 1) = 0;
+
   // The most that can pass at once: burst, or the window's count.
   virtual std::uint64_t limit() const = 0;
   virtual const rate_limit_spec& spec() const = 0;

@@ -38,6 +38,39 @@ rate_limit_decision sliding_window::try_acquire(time_point now, std::uint64_t co
   }
 }
 
+rate_limit_decision sliding_window::peek(time_point now, std::uint64_t cost) const {
+  const std::int64_t t = now.time_since_epoch().count();
+  counts c = view_at(state_.load(std::memory_order_relaxed), t / per_);
+  const std::int64_t elapsed = t - c.epoch * per_;
+  const bool allowed = cost <= spec_.count && fits(c, elapsed, cost);
+  if (allowed) c.curr += cost;  // report what try_acquire would leave
+  return decide(c, elapsed, allowed, cost);
+}
+
+void sliding_window::refund(time_point at, std::uint64_t cost) {
+  const auto at_epoch = static_cast<std::uint64_t>(at.time_since_epoch().count() / per_);
+  std::uint64_t word = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t stored = word >> (2 * count_bits_);
+    std::uint64_t prev = (word >> count_bits_) & count_mask_;
+    std::uint64_t curr = word & count_mask_;
+    // The stored epoch never moves backwards, so it is the admission's window
+    // or a later one. (An admission made with a `now` one window late was
+    // counted in the stored, later window; its refund then lands in prev,
+    // whose weight is below 1: it gives back less than was taken, never more.)
+    const std::uint64_t later_by = (stored - at_epoch) & epoch_mask_;
+    if (later_by == 0) {
+      curr -= std::min(cost, curr);
+    } else if (later_by == 1) {
+      prev -= std::min(cost, prev);
+    } else {
+      return;  // that window no longer counts
+    }
+    const std::uint64_t next = (stored << (2 * count_bits_)) | (prev << count_bits_) | curr;
+    if (state_.compare_exchange_weak(word, next, std::memory_order_relaxed)) return;
+  }
+}
+
 sliding_window::counts sliding_window::view_at(std::uint64_t word, std::int64_t now_epoch) const {
   const std::uint64_t stored = word >> (2 * count_bits_);
   const std::uint64_t prev = (word >> count_bits_) & count_mask_;

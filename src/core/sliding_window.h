@@ -45,6 +45,10 @@ class sliding_window final : public rate_limiter {
   explicit sliding_window(rate_limit_spec spec);
 
   rate_limit_decision try_acquire(time_point now, std::uint64_t cost = 1) override;
+  rate_limit_decision peek(time_point now, std::uint64_t cost = 1) const override;
+  // Takes the cost back from the window it was counted in: `curr` while that
+  // window is current, `prev` once it is the previous one; later, nothing.
+  void refund(time_point at, std::uint64_t cost = 1) override;
 
   std::uint64_t limit() const override { return spec_.count; }
   const rate_limit_spec& spec() const override { return spec_; }

@@ -52,6 +52,29 @@ class token_bucket final : public rate_limiter {
     }
   }
 
+  rate_limit_decision peek(time_point now, std::uint64_t cost = 1) const override {
+    const std::int64_t t = now.time_since_epoch().count();
+    if (cost > spec_.burst) return refuse_oversized(t);
+    const std::int64_t base = std::max(empty_at_.load(std::memory_order_relaxed), t - capacity_span_);
+    const std::int64_t next = base + static_cast<std::int64_t>(cost) * interval_;
+    return next > t ? refused(t, base, next) : admitted(t, next);
+  }
+
+  // Moves empty_at back by cost * T. The admission moved it to at least
+  // at - burst*T + cost*T, so subtracting from the clamped value restores it
+  // exactly; concurrent admissions commute with the subtraction. Bounds: the
+  // result is >= at - 2*burst*T >= -2^63.
+  void refund(time_point at, std::uint64_t cost = 1) override {
+    if (cost == 0 || cost > spec_.burst) return;
+    const std::int64_t t = at.time_since_epoch().count();
+    const std::int64_t give_back = static_cast<std::int64_t>(cost) * interval_;
+    std::int64_t empty_at = empty_at_.load(std::memory_order_relaxed);
+    while (!empty_at_.compare_exchange_weak(empty_at,
+                                            std::max(empty_at, t - capacity_span_) - give_back,
+                                            std::memory_order_relaxed)) {
+    }
+  }
+
   std::uint64_t limit() const override { return spec_.burst; }
   const rate_limit_spec& spec() const override { return spec_; }
 

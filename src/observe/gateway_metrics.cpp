@@ -39,6 +39,18 @@ std::string_view to_string(reload_result result) {
   return "unknown";
 }
 
+std::string_view to_string(retry_reason reason) {
+  switch (reason) {
+    case retry_reason::connect_failure:
+      return "connect_failure";
+    case retry_reason::reset:
+      return "reset";
+    case retry_reason::timeout:
+      return "timeout";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(limit_decision decision) {
   return decision == limit_decision::allow ? "allow" : "deny";
 }
@@ -69,7 +81,27 @@ gateway_metrics::gateway_metrics(metrics_registry& registry, std::string_view ve
       ratelimit_decisions_(registry.add_counter(
           "bulwark_ratelimit_decisions_total",
           "Rate-limit decisions, by route, policy and decision (allow, deny).",
-          {"route", "policy", "decision"})) {
+          {"route", "policy", "decision"})),
+      upstream_retries_(registry.add_counter(
+          "bulwark_upstream_retries_total",
+          "Retries sent to an upstream, by reason (connect_failure, reset, timeout, or the "
+          "status code that was retried).",
+          {"upstream", "reason"})),
+      upstream_ejections_(registry.add_counter(
+          "bulwark_upstream_ejections_total",
+          "Endpoints ejected by outlier detection, by upstream.", {"upstream"})),
+      breaker_state_(registry.add_gauge("bulwark_circuit_breaker_state",
+                                        "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+                                        {"upstream"})),
+      concurrency_limit_(registry.add_gauge("bulwark_upstream_concurrency_limit",
+                                            "Current concurrency limit (fixed or adaptive).",
+                                            {"upstream"})),
+      upstream_inflight_(registry.add_gauge(
+          "bulwark_upstream_inflight", "Tries in flight under the concurrency limit.",
+          {"upstream"})),
+      endpoints_usable_(registry.add_gauge(
+          "bulwark_upstream_endpoints_usable",
+          "Endpoints neither failed by health checks nor ejected.", {"upstream"})) {
   registry.add_gauge("bulwark_build_info", "Always 1; the version is a label.", {"version"})
       .with({version})
       .add(registry.main_thread(), 1);
@@ -96,8 +128,13 @@ upstream_metrics gateway_metrics::for_upstream(std::string_view upstream) const 
   auto outcome = [&](upstream_outcome o) {
     return upstream_requests_.with({upstream, to_string(o)});
   };
+  auto retry = [&](retry_reason r) { return upstream_retries_.with({upstream, to_string(r)}); };
   return upstream_metrics{{outcome(upstream_outcome::success), outcome(upstream_outcome::failure),
-                           outcome(upstream_outcome::timeout), outcome(upstream_outcome::reset)}};
+                           outcome(upstream_outcome::timeout), outcome(upstream_outcome::reset)},
+                          {retry(retry_reason::connect_failure), retry(retry_reason::reset),
+                           retry(retry_reason::timeout)},
+                          status_counter(upstream_retries_, {upstream}),
+                          upstream_ejections_.with({upstream})};
 }
 
 rate_limit_metrics gateway_metrics::for_rate_limit(std::string_view route,
@@ -106,6 +143,18 @@ rate_limit_metrics gateway_metrics::for_rate_limit(std::string_view route,
     return ratelimit_decisions_.with({route, policy, to_string(d)});
   };
   return rate_limit_metrics{{decision(limit_decision::allow), decision(limit_decision::deny)}};
+}
+
+void gateway_metrics::sample_upstream(std::string_view upstream,
+                                      const upstream_state_sample& sample) const {
+  const auto thread = registry_.main_thread();
+  const auto set = [&](const gauge_family& family, const auto& value) {
+    if (value) family.with({upstream}).set(thread, static_cast<std::int64_t>(*value));
+  };
+  set(breaker_state_, sample.breaker_state);
+  set(concurrency_limit_, sample.concurrency_limit);
+  set(upstream_inflight_, sample.inflight);
+  set(endpoints_usable_, sample.usable_endpoints);
 }
 
 void gateway_metrics::count_reload(reload_result result) const {

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "observe/metrics.h"
@@ -47,11 +48,21 @@ struct route_metrics {
   }
 };
 
+// Why a try was retried: a failure without a response, or the response's status.
+enum class retry_reason : std::uint8_t { connect_failure, reset, timeout };
+std::string_view to_string(retry_reason reason);
+
 struct upstream_metrics {
   std::array<counter, 4> requests;  // by upstream_outcome
+  std::array<counter, 3> retries;   // by retry_reason
+  status_counter retried_statuses;  // retries of a response, reason = its status code
+  counter ejections;                // endpoints ejected by outlier detection
 
   void record(std::size_t thread, upstream_outcome outcome) const {
     requests[static_cast<std::size_t>(outcome)].inc(thread);
+  }
+  void count_retry(std::size_t thread, retry_reason reason) const {
+    retries[static_cast<std::size_t>(reason)].inc(thread);
   }
 };
 
@@ -67,6 +78,16 @@ struct rate_limit_metrics {
   }
 };
 
+// State of an upstream's shared policies, sampled when metrics are scraped
+// (the policies keep their own state; copying it into counters on every
+// request would cost the hot path for nothing). Unset: not configured.
+struct upstream_state_sample {
+  std::optional<int> breaker_state;  // 0 closed, 1 open, 2 half-open
+  std::optional<std::size_t> concurrency_limit;
+  std::optional<std::size_t> inflight;
+  std::optional<std::size_t> usable_endpoints;
+};
+
 class gateway_metrics {
  public:
   // Registers the families, bulwark_build_info{version} = 1, and both
@@ -80,6 +101,8 @@ class gateway_metrics {
   rate_limit_metrics for_rate_limit(std::string_view route, std::string_view policy) const;
 
   void count_reload(reload_result result) const;
+  // Main thread only, before rendering the metrics text.
+  void sample_upstream(std::string_view upstream, const upstream_state_sample& sample) const;
 
   metrics_registry& registry() const { return registry_; }
 
@@ -92,6 +115,12 @@ class gateway_metrics {
   counter_family connections_rejected_;
   counter_family config_reloads_;
   counter_family ratelimit_decisions_;
+  counter_family upstream_retries_;
+  counter_family upstream_ejections_;
+  gauge_family breaker_state_;
+  gauge_family concurrency_limit_;
+  gauge_family upstream_inflight_;
+  gauge_family endpoints_usable_;
 };
 
 }  // namespace bulwark::observe

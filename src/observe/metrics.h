@@ -96,6 +96,11 @@ class gauge {
     // Two's complement: unsigned wrap-around makes the sum of signed deltas exact.
     slots_.add(thread, 0, static_cast<std::uint64_t>(delta));
   }
+  // For a gauge only `thread` ever writes (a state sampled at scrape time by
+  // the main thread): its value becomes `value`.
+  void set(std::size_t thread, std::int64_t value) const noexcept {
+    slots_.at(thread).store(static_cast<std::uint64_t>(value), std::memory_order_relaxed);
+  }
   std::int64_t value() const noexcept { return static_cast<std::int64_t>(slots_.sum()); }
 
  private:

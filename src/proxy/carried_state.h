@@ -30,7 +30,9 @@ class carried_state {
     template <class T, class Settings, class Make>
     std::shared_ptr<T> obtain(const std::string& kind, const std::string& name,
                               const Settings& settings, Make&& make) {
-      const std::string key = kind + '/' + name;
+      std::string key = kind;  // appended, not `+`: GCC 12's -Wrestrict misfires on the chain
+      key += '/';
+      key += name;
       if (auto found = used_.find(key); found != used_.end() && found->second.holds<T>(settings)) {
         return std::static_pointer_cast<T>(found->second.state);
       }

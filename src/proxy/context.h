@@ -30,6 +30,17 @@ struct request_context {
 
   std::optional<local_response> answer;  // set by a phase that answers the request itself
   std::optional<error_source> error;  // unset: no error
+
+  // The identity the auth phase established; rate limits keyed by `api_key`
+  // and `jwt:<claim>` apply only when it is there (policy/ratelimit).
+  std::string auth_key_id;  // the accepted API key's id; empty: none
+  std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
+  // Fields every response to this request carries, whoever makes it (the
+  // upstream or the gateway): RateLimit-Policy and RateLimit, say.
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  // The rate-limit decision for the access log: "allow" or "deny"; unset when
+  // no rate limit applied.
+  std::optional<std::string> ratelimit;
 };
 
 }  // namespace bulwark::proxy

@@ -5,6 +5,8 @@
 
 #include "observe/log.h"
 #include "proxy/acceptor.h"
+#include "proxy/endpoint_health.h"
+#include "proxy/health_checker.h"
 #include "proxy/pipeline.h"
 #include "proxy/worker.h"
 
@@ -61,6 +63,44 @@ observe::access_log::options access_log_options(const config::gateway_config& co
 bool same_access_log(const config::gateway_config& a, const config::gateway_config& b) {
   return a.observe.access_log.to == b.observe.access_log.to &&
          a.observe.access_log.path == b.observe.access_log.path;
+}
+
+int breaker_gauge_value(core::breaker_state state) {
+  switch (state) {
+    case core::breaker_state::open:
+    case core::breaker_state::forced_open:
+      return 1;
+    case core::breaker_state::half_open:
+      return 2;
+    case core::breaker_state::closed:
+    case core::breaker_state::forced_closed:
+      break;
+  }
+  return 0;
+}
+
+nlohmann::json breaker_status(const core::circuit_breaker& breaker, core::time_point now) {
+  const auto totals = breaker.totals(now);
+  return {{"state", std::string(core::to_string(breaker.state()))},
+          {"calls_in_window", totals.calls},
+          {"failure_rate", totals.failure_rate()},
+          {"slow_call_rate", totals.slow_call_rate()},
+          {"open_for_ms",
+           std::chrono::duration_cast<std::chrono::milliseconds>(breaker.time_left_open(now))
+               .count()}};
+}
+
+// Per endpoint: its address and, with health checks or outlier detection, its health.
+nlohmann::json endpoints_status(const config::upstream& upstream,
+                                const upstream_resilience& shared, core::time_point now) {
+  auto health = shared.health ? shared.health->status(now) : nlohmann::json::array();
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (std::size_t i = 0; i < upstream.endpoints.size(); ++i) {
+    nlohmann::json entry = i < health.size() ? health[i] : nlohmann::json::object();
+    entry["address"] = upstream.endpoints[i].text();
+    endpoints.push_back(std::move(entry));
+  }
+  return endpoints;
 }
 
 }  // namespace
@@ -178,6 +218,8 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
 
   // Nothing can fail from here on: commit.
   carried_.commit(std::move(states));
+  phases_ = phases;
+  update_health_checks(*endpoints);
   for (auto& w : workers_) w->install(phases, *endpoints);
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     const auto& name = it->first;
@@ -212,6 +254,21 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   return true;
 }
 
+// Probes every endpoint of upstreams with a health_check. Endpoint health
+// objects carried over by a reload keep their probe loops (health_checker).
+void gateway::update_health_checks(const std::vector<std::vector<tcp::endpoint>>& endpoints) {
+  std::vector<health_target> targets;
+  const auto& upstreams = phases_->config().upstreams;
+  for (std::size_t i = 0; i < upstreams.size(); ++i) {
+    const auto& shared = phases_->upstream_policies(i);
+    if (!upstreams[i].health_check || !shared.health) continue;
+    targets.push_back({upstreams[i].name, endpoints[i], *upstreams[i].health_check, shared.health});
+  }
+  if (targets.empty() && !health_checker_) return;
+  if (!health_checker_) health_checker_ = std::make_unique<health_checker>();
+  health_checker_->update(std::move(targets));
+}
+
 void gateway::begin_drain() {
   draining_ = true;
   for (auto& w : workers_) w->drain();
@@ -226,6 +283,7 @@ bool gateway::drained() const {
 
 void gateway::stop() {
   if (!drained()) log(log_level::warn, "drain timeout passed; closing the remaining connections");
+  if (health_checker_) health_checker_->stop();
   workers_.clear();
   if (access_log_) access_log_->stop();  // flushes every line written so far
   running_ = false;
@@ -235,7 +293,24 @@ void gateway::reopen_access_log() {
   if (access_log_) access_log_->reopen();
 }
 
-std::string gateway::metrics_text() const { return registry_->prometheus_text(); }
+std::string gateway::metrics_text() const {
+  if (phases_ && metrics_) {
+    const auto now = steady_now();
+    const auto& upstreams = phases_->config().upstreams;
+    for (std::size_t i = 0; i < upstreams.size(); ++i) {
+      const auto& shared = phases_->upstream_policies(i);
+      observe::upstream_state_sample sample;
+      if (shared.breaker) sample.breaker_state = breaker_gauge_value(shared.breaker->state());
+      if (shared.concurrency) {
+        sample.concurrency_limit = shared.concurrency->limit();
+        sample.inflight = shared.concurrency->inflight();
+      }
+      if (shared.health) sample.usable_endpoints = shared.health->usable_count(now);
+      metrics_->sample_upstream(upstreams[i].name, sample);
+    }
+  }
+  return registry_->prometheus_text();
+}
 
 std::vector<std::string> gateway::not_ready_reasons() const {
   std::vector<std::string> reasons;
@@ -243,6 +318,15 @@ std::vector<std::string> gateway::not_ready_reasons() const {
     reasons.push_back("draining");
   } else if (!running_.load(std::memory_order_relaxed)) {
     reasons.push_back("starting");
+  }
+  if (!phases_) return reasons;
+  const auto now = steady_now();
+  for (const auto& route : phases_->config().routes) {
+    const auto& health = phases_->upstream_policies(route.upstream_index).health;
+    if (health && health->usable_count(now) == 0) {
+      reasons.push_back("route " + route.name + ": upstream " + route.upstream +
+                        " has no healthy endpoint");
+    }
   }
   return reasons;
 }
@@ -267,17 +351,24 @@ nlohmann::json gateway::status() const {
     }
   }
   json upstreams = json::array();
-  for (const auto& upstream : config_->upstreams) {
-    json endpoints = json::array();
-    for (const auto& endpoint : upstream.endpoints) endpoints.push_back(endpoint.text());
+  const auto now = steady_now();
+  for (std::size_t i = 0; i < config_->upstreams.size(); ++i) {
+    const auto& upstream = config_->upstreams[i];
+    const auto& shared = phases_->upstream_policies(i);
     const auto& pool = pools[upstream.name];
-    upstreams.push_back({{"name", upstream.name},
-                         {"endpoints", endpoints},
-                         {"pool", {{"open", pool.open},
-                                   {"idle", pool.idle},
-                                   {"in_use", pool.open - pool.idle},
-                                   {"pending", pool.pending},
-                                   {"max_connections_per_worker", upstream.pool.max_connections}}}});
+    json entry = {{"name", upstream.name},
+                  {"endpoints", endpoints_status(upstream, shared, now)},
+                  {"pool", {{"open", pool.open},
+                            {"idle", pool.idle},
+                            {"in_use", pool.open - pool.idle},
+                            {"pending", pool.pending},
+                            {"max_connections_per_worker", upstream.pool.max_connections}}}};
+    if (shared.breaker) entry["circuit_breaker"] = breaker_status(*shared.breaker, now);
+    if (shared.concurrency) {
+      entry["concurrency"] = {{"limit", shared.concurrency->limit()},
+                              {"inflight", shared.concurrency->inflight()}};
+    }
+    upstreams.push_back(std::move(entry));
   }
   json routes = json::array();
   for (const auto& route : config_->routes) {

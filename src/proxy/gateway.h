@@ -24,6 +24,8 @@
 namespace bulwark::proxy {
 
 class worker;
+class pipeline;
+class health_checker;
 struct listener_binding;
 
 // A configuration file read and validated, with the hash /admin/status shows.
@@ -85,6 +87,7 @@ class gateway {
 
   bool apply(std::shared_ptr<const config::gateway_config> next, std::string hash,
              std::vector<std::string>& problems);
+  void update_health_checks(const std::vector<std::vector<tcp::endpoint>>& endpoints);
   bool bind_new_listeners(const config::gateway_config& next,
                           std::map<std::string, opened_listener>& opened,
                           std::vector<std::string>& problems);
@@ -96,6 +99,8 @@ class gateway {
   std::string hash_;
   std::map<std::string, bound_listener> listeners_;
   carried_state carried_;  // policy state handed from snapshot to snapshot
+  std::shared_ptr<const pipeline> phases_;  // the running snapshot's pipeline
+  std::unique_ptr<health_checker> health_checker_;  // probes endpoints on its own thread
   // Created by start(), once the number of workers (the metric threads) is known.
   std::unique_ptr<observe::metrics_registry> registry_;
   std::unique_ptr<observe::gateway_metrics> metrics_;

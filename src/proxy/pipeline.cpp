@@ -1,5 +1,8 @@
 #include "proxy/pipeline.h"
 
+#include "policy/auth/auth_phase.h"
+#include "policy/fault/fault_phase.h"
+#include "policy/ratelimit/ratelimit_phase.h"
 #include "proxy/phases.h"
 
 namespace bulwark::proxy {
@@ -8,8 +11,18 @@ pipeline::pipeline(std::shared_ptr<const config::gateway_config> config,
                    phase_build_context& build)
     : config_(std::move(config)) {
   const auto* metrics = build.metrics;
+  for (const auto& upstream : config_->upstreams) {
+    upstream_resilience_.push_back(make_upstream_resilience(upstream, build.states));
+  }
+  for (const auto& route : config_->routes) {
+    route_resilience_.push_back(make_route_resilience(route, build.states));
+  }
   phases_.push_back(std::make_unique<request_id_phase>(config_->observe.request_id_header));
   phases_.push_back(std::make_unique<route_phase>(config_->routes));
+  phases_.push_back(std::make_unique<policy::auth::auth_phase>(*config_, build));
+  phases_.push_back(std::make_unique<policy::ratelimit::ratelimit_phase>(*config_, build));
+  // Last, right before the upstream, so that auth and limits see injected faults' requests.
+  phases_.push_back(std::make_unique<policy::fault_phase>());
   if (metrics == nullptr) return;
   for (const auto& listener : config_->listeners) {
     auto& routes = route_metrics_.emplace_back();

@@ -16,6 +16,7 @@
 #include "observe/gateway_metrics.h"
 #include "proxy/carried_state.h"
 #include "proxy/context.h"
+#include "proxy/resilience.h"
 #include "proxy/router.h"
 
 namespace bulwark::proxy {
@@ -57,6 +58,14 @@ class pipeline {
   const observe::upstream_metrics* upstream_metrics(std::size_t upstream_index) const;
   std::size_t listener_index(std::string_view name) const;
   std::shared_ptr<const config::gateway_config> config_ptr() const { return config_; }
+  // Breakers, concurrency limits, endpoint health and retry budgets, by the
+  // index of their upstream or route in the configuration.
+  const upstream_resilience& upstream_policies(std::size_t upstream_index) const {
+    return upstream_resilience_[upstream_index];
+  }
+  const route_resilience& route_policies(std::size_t route_index) const {
+    return route_resilience_[route_index];
+  }
 
   // Runs the phases in order; respond as soon as one answers.
   awaitable<phase_result> run_request_phases(request_context& ctx) const;
@@ -68,6 +77,8 @@ class pipeline {
   // [listener][route], the last column for requests that matched no route.
   std::vector<std::vector<observe::route_metrics>> route_metrics_;
   std::vector<observe::upstream_metrics> upstream_metrics_;
+  std::vector<upstream_resilience> upstream_resilience_;
+  std::vector<route_resilience> route_resilience_;
 };
 
 }  // namespace bulwark::proxy

@@ -4,10 +4,20 @@
 #include <limits>
 #include <random>
 
+#include "proxy/endpoint_health.h"
+
 #include <sys/socket.h>
 #include <cerrno>
 
 namespace bulwark::proxy {
+namespace {
+
+acquire_result no_usable_endpoint() {
+  return acquire_result{{}, acquire_error::no_healthy_endpoint,
+                        "no healthy endpoint: every endpoint failed its health checks or is ejected"};
+}
+
+}  // namespace
 
 // A request waiting for a connection. release() hands it either a reusable
 // connection or a free slot (a closed connection made room to open a new one)
@@ -45,9 +55,20 @@ upstream_pool::upstream_pool(net::any_io_executor executor, const config::upstre
 
 upstream_pool::~upstream_pool() { close_all_idle(); }
 
-std::size_t upstream_pool::pick_endpoint(std::optional<std::size_t> avoid) {
+std::optional<std::size_t> upstream_pool::pick_endpoint(std::optional<std::size_t> avoid,
+                                                         const endpoint_health* health) {
   const std::size_t n = endpoints_.size();
-  const auto allowed = [&](std::size_t i) { return n == 1 || !avoid || *avoid != i; };
+  const auto now = health != nullptr ? steady_now() : core::time_point{};
+  const auto usable = [&](std::size_t i) { return health == nullptr || health->usable(i, now); };
+  // Avoid the endpoint of the previous try only when another one is usable.
+  bool other_usable = false;
+  for (std::size_t i = 0; i < n && !other_usable; ++i) other_usable = usable(i) && avoid != i;
+  const auto allowed = [&](std::size_t i) {
+    return usable(i) && (!other_usable || !avoid || *avoid != i);
+  };
+  std::size_t candidates = 0;
+  for (std::size_t i = 0; i < n; ++i) candidates += allowed(i) ? 1 : 0;
+  if (candidates == 0) return std::nullopt;
   switch (upstream_.balance_policy) {
     case config::balance::least_request: {
       std::size_t best = n;
@@ -60,12 +81,12 @@ std::size_t upstream_pool::pick_endpoint(std::optional<std::size_t> avoid) {
       return best;
     }
     case config::balance::random: {
-      for (;;) {
-        random_state_ ^= random_state_ << 13;
-        random_state_ ^= random_state_ >> 7;
-        random_state_ ^= random_state_ << 17;
-        const std::size_t i = random_state_ % n;
-        if (allowed(i)) return i;
+      random_state_ ^= random_state_ << 13;
+      random_state_ ^= random_state_ >> 7;
+      random_state_ ^= random_state_ << 17;
+      std::size_t skip = random_state_ % candidates;
+      for (std::size_t i = 0;; ++i) {
+        if (allowed(i) && skip-- == 0) return i;
       }
     }
     case config::balance::round_robin:
@@ -112,8 +133,11 @@ pooled_connection upstream_pool::lend(std::shared_ptr<upstream_connection> conne
 }
 
 awaitable<acquire_result> upstream_pool::acquire(core::time_point deadline,
-                                                 std::optional<std::size_t> avoid) {
-  const std::size_t endpoint = pick_endpoint(avoid);
+                                                 std::optional<std::size_t> avoid,
+                                                 const endpoint_health* health) {
+  const auto picked = pick_endpoint(avoid, health);
+  if (!picked) co_return no_usable_endpoint();
+  const std::size_t endpoint = *picked;
   if (auto idle = take_idle(endpoint)) co_return acquire_result{lend(std::move(idle))};
   if (open_ < upstream_.pool.max_connections || make_room()) {
     auto connected = co_await connect(endpoint, deadline);
@@ -123,7 +147,7 @@ awaitable<acquire_result> upstream_pool::acquire(core::time_point deadline,
     co_return acquire_result{{}, acquire_error::pool_full,
                              "upstream connection pool and pending queue are full"};
   }
-  auto waited = co_await wait_for_connection(deadline, avoid);
+  auto waited = co_await wait_for_connection(deadline, avoid, health);
   co_return waited;
 }
 
@@ -163,7 +187,8 @@ awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::tim
 }
 
 awaitable<acquire_result> upstream_pool::wait_for_connection(core::time_point deadline,
-                                                             std::optional<std::size_t> avoid) {
+                                                             std::optional<std::size_t> avoid,
+                                                             const endpoint_health* health) {
   waiter self(executor_);
   self.timer.expires_at(std::chrono::steady_clock::time_point(deadline.time_since_epoch()));
   waiters_.push_back(&self);
@@ -172,7 +197,12 @@ awaitable<acquire_result> upstream_pool::wait_for_connection(core::time_point de
   std::erase(waiters_, &self);
   if (self.handed) co_return acquire_result{lend(std::move(self.handed))};
   if (self.slot_free) {
-    auto connected = co_await connect(pick_endpoint(avoid), deadline);
+    const auto picked = pick_endpoint(avoid, health);
+    if (!picked) {
+      release(nullptr, false);  // pass the slot on
+      co_return no_usable_endpoint();
+    }
+    auto connected = co_await connect(*picked, deadline);
     co_return connected;
   }
   co_return acquire_result{{}, acquire_error::timeout, "timed out waiting for an upstream connection"};

@@ -28,6 +28,7 @@ struct upstream_connection {
 };
 
 class upstream_pool;
+class endpoint_health;
 
 // A connection lent by the pool: back to the pool when destroyed if
 // keep_alive(true) was called, else closed. Releasing on every path (errors,
@@ -60,6 +61,7 @@ enum class acquire_error {
   pool_full,       // max_connections busy and max_pending waiting: 503
   connect_failed,  // refused, unreachable: 502
   timeout,         // connect_timeout or the request's deadline: 504
+  no_healthy_endpoint,  // every endpoint failed its health checks or is ejected: 503
 };
 
 struct acquire_result {
@@ -86,11 +88,13 @@ class upstream_pool {
   upstream_pool(const upstream_pool&) = delete;
   upstream_pool& operator=(const upstream_pool&) = delete;
 
-  // A connection to an endpoint chosen by the balance policy, avoiding
-  // `avoid` when another endpoint exists; waits (bounded by `deadline`) when
-  // the pool is at max_connections.
+  // A connection to an endpoint chosen by the balance policy among those
+  // `health` calls usable (all, when null), avoiding `avoid` when another
+  // usable endpoint exists; waits (bounded by `deadline`) when the pool is at
+  // max_connections.
   awaitable<acquire_result> acquire(core::time_point deadline,
-                                    std::optional<std::size_t> avoid = std::nullopt);
+                                    std::optional<std::size_t> avoid = std::nullopt,
+                                    const endpoint_health* health = nullptr);
 
   // Closes idle connections older than the pool's idle_timeout; the worker
   // calls it periodically.
@@ -106,11 +110,13 @@ class upstream_pool {
   friend class pooled_connection;
   struct waiter;
 
-  std::size_t pick_endpoint(std::optional<std::size_t> avoid);
+  std::optional<std::size_t> pick_endpoint(std::optional<std::size_t> avoid,
+                                           const endpoint_health* health);
   std::shared_ptr<upstream_connection> take_idle(std::size_t endpoint);
   awaitable<acquire_result> connect(std::size_t endpoint, core::time_point deadline);
   awaitable<acquire_result> wait_for_connection(core::time_point deadline,
-                                                std::optional<std::size_t> avoid);
+                                                std::optional<std::size_t> avoid,
+                                                const endpoint_health* health);
   void release(std::shared_ptr<upstream_connection> connection, bool reusable);
   void park_idle(std::shared_ptr<upstream_connection> connection);
   bool still_usable(upstream_connection& connection, core::time_point now) const;

@@ -409,22 +409,22 @@ TEST(loader_errors, designed_fields_are_not_supported_yet) {
 upstreams:
   - name: api
     endpoints: [127.0.0.1:9000]
-    circuit_breaker: {window: 30s}
-    concurrency: {limit: 10}
 routes:
   - name: r
     upstream: api
-    retry: {attempts: 3, per_try_timeout: 1s, backoff: {base: 100ms}}
-    rate_limits: []
+    cache: {ttl: 30s}
+    websocket: {max_per_key: 5}
+    rate_limits: [{name: a, rate: 1/s, scope: cluster}]
 cluster: {}
+cache: {memory: 256MiB}
 )"),
               ElementsAre("test.yaml:4:5: listeners[0].tls: not supported yet",
-                          "test.yaml:8:5: upstreams[0].circuit_breaker: not supported yet",
-                          "test.yaml:9:5: upstreams[0].concurrency: not supported yet",
-                          "test.yaml:13:13: routes[0].retry.attempts: not supported yet",
-                          "test.yaml:13:47: routes[0].retry.backoff: not supported yet",
-                          "test.yaml:14:5: routes[0].rate_limits: not supported yet",
-                          "test.yaml:15:1: cluster: not supported yet"));
+                          "test.yaml:11:5: routes[0].cache: not supported yet",
+                          "test.yaml:12:5: routes[0].websocket: not supported yet",
+                          "test.yaml:13:47: routes[0].rate_limits[0].scope: not supported yet: "
+                          "cluster scope comes with cluster mode (got cluster)",
+                          "test.yaml:14:1: cluster: not supported yet",
+                          "test.yaml:15:1: cache: not supported yet"));
 }
 
 TEST(loader_errors, type_errors_are_errors) {

@@ -34,6 +34,7 @@ listeners:
       header_timeout: 5s
       max_header_bytes: 32KiB
       max_body_bytes: 1GiB
+    trusted_proxies: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7]
   - name: internal
     address: "[::1]:8081"
 upstreams:
@@ -43,9 +44,22 @@ upstreams:
     connect_timeout: 250ms
     pool: {max_connections: 128, max_idle: 32, idle_timeout: 1h}
     max_pending: 0
+    concurrency: {adaptive: {algorithm: aimd, min: 8, max: 1000, initial: 16, backoff_ratio: 0.8, timeout: 2s}}
+    circuit_breaker:
+      window: 1m
+      min_requests: 10
+      failure_rate: 0.25
+      slow_call: 3s
+      slow_call_rate: 0.9
+      open_for: 20s
+      half_open_requests: 5
+      failure_on: [connect_failure, timeout, 503, 4xx]
+    health_check: {path: /ready, host: api.internal, interval: 10s, timeout: 2s, unhealthy_after: 4, healthy_after: 1}
+    outlier_detection: {consecutive_failures: 3, eject_for: 1m, max_ejected: 0.3}
   - name: static
     endpoints: [127.0.0.1:9100]
     balance: random
+    concurrency: {limit: 64}
 routes:
   - name: login
     match:
@@ -55,7 +69,21 @@ routes:
       headers: {X-Tenant: acme, Accept: application/json}
     upstream: api
     timeout: 10s
-    retry: {per_try_timeout: 2s}
+    retry:
+      attempts: 4
+      per_try_timeout: 2s
+      backoff: {base: 50ms, max: 1s, jitter: decorrelated}
+      on: [reset, 500, 503]
+      methods: [GET, POST]
+      budget: {ratio: 0.1, min_per_s: 5, window: 30s}
+      honor_retry_after: false
+      max_replay_body: 1MiB
+    auth: {api_key: optional, jwt: required, scopes: [orders:read], subject_header: X-User, scopes_header: X-Scopes}
+    rate_limits:
+      - {name: per-ip, key: client_ip, rate: 5/min, burst: 10, algorithm: gcra, scope: local, max_keys: 5000}
+      - {name: per-user, key: "jwt:sub", rate: 100/s}
+    fallback: {status: 200, body: '{"items":[]}', content_type: application/json}
+    fault: {delay: {percent: 10, duration: 200ms}, abort: {percent: 1.5, status: 500}}
   - name: health
     match: {path: /healthz}
     upstream: static
@@ -65,6 +93,10 @@ observability:
 admin:
   address: 127.0.0.1:0
   token_env: BULWARK_ADMIN_TOKEN
+auth:
+  api_keys: {db: /var/lib/bulwark/keys.db, header: X-Key}
+  jwt: {issuer: https://issuer.example, audiences: [api, web], jwks_file: /etc/bulwark/jwks.json,
+        algorithms: [ES256, HS256], leeway: 0}
 )";
 
 // Every error of `yaml` as `bulwark check` prints it.

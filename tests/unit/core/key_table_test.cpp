@@ -1,8 +1,10 @@
 // key_table: the recency guarantee (the most recent half of a shard always
 // stays, old keys leave), the entry cap under a spray of a million distinct keys
-// with a hot key surviving it, state lifetime across eviction, the keyed hash
-// against keys that all collide under std::hash, and a multi-threaded
-// insert/lookup/evict stress that checks no state is ever handed to the wrong key.
+// with a hot key surviving it, state lifetime across eviction (also when pinned
+// slots use up the spare ones, and after the table is gone), the slot layout
+// (home slots, long keys, heap slots past the array bound), the keyed hash
+// against keys that all collide under std::hash, and multi-threaded
+// insert/lookup/evict stresses that check no state is ever handed to the wrong key.
 #include "core/key_table.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -209,6 +212,118 @@ TEST(KeyTableTest, BytesPerEntryCountsTheStateTheKeyAndTheIndex) {
   EXPECT_EQ(table::max_entries_for_bytes(table::bytes_per_entry(15) * 1000, 15), 1000u);
 }
 
+TEST(KeyTableTest, ATokenBucketSlotIsTwoCacheLinesAndHoldsAnIpv6AddressInline) {
+  using table = key_table<token_bucket>;
+  EXPECT_EQ(table::slot_bytes(), 128u);
+  EXPECT_GE(table::inline_key_capacity(), std::string_view("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").size());
+  EXPECT_EQ(table::slot_bytes() % 64, 0u);
+}
+
+// One memory access per hit needs the key in its home slot: in a half-full
+// table nearly nine keys in ten are (the rest take another free slot and an
+// index cell); a placement that ignored homes would put ~3% there.
+TEST(KeyTableTest, MostKeysOfAHalfFullTableLiveInTheirHomeSlots) {
+  key_table<counter> table(20'000, counting_factory());
+  for (std::uint64_t i = 0; i < 10'000; ++i) table.get(ip_key(i));
+  EXPECT_EQ(table.size(), 10'000u);
+  EXPECT_GT(table.at_home_for_test(), 8'000u);
+  EXPECT_EQ(table.in_heap_for_test(), 0u);
+  for (std::uint64_t i = 0; i < 10'000; ++i) ASSERT_EQ(table.get(ip_key(i))->key, ip_key(i));
+}
+
+// Keys around the inline capacity, empty, and far longer (a side allocation),
+// through insertion, lookup and eviction.
+TEST(KeyTableTest, KeysOfEveryLengthAroundTheInlineCapacityKeepTheirOwnState) {
+  const std::size_t inline_capacity = key_table<counter>::inline_key_capacity();
+  std::vector<std::string> keys{""};
+  for (std::size_t length = inline_capacity - 2; length <= inline_capacity + 2; ++length) {
+    keys.emplace_back(length, 'k');
+    keys.emplace_back(length, 'q');
+  }
+  keys.emplace_back(70'000, 'x');  // longer than a 16-bit length
+  keys.emplace_back(70'000, 'y');
+  key_table<counter> table(keys.size(), counting_factory(), 1);
+  for (const std::string& k : keys) table.get(k)->uses = k.size() + 1;
+  EXPECT_EQ(table.size(), keys.size());
+  for (const std::string& k : keys) {
+    const auto h = table.get(k);
+    EXPECT_EQ(h->key, k);
+    EXPECT_EQ(h->uses.load(), k.size() + 1);
+  }
+  // A spray of new keys evicts all of them, long ones included.
+  for (std::uint64_t i = 0; i < 3 * keys.size(); ++i) table.get(named("spray-", i));
+  for (const std::string& k : keys) EXPECT_FALSE(table.contains(k)) << k.size();
+  EXPECT_EQ(table.size(), keys.size());
+}
+
+// Evicted states that handles still pin keep their slots, so they can use up
+// the array's spares: new keys then go to heap slots, and everything still maps
+// key to state; once released, the slots are reused.
+TEST(KeyTableTest, PinnedEvictedSlotsBeyondTheSparesPushNewKeysToTheHeap) {
+  key_table<counter> table(4, counting_factory(), 1);
+  std::vector<key_table<counter>::handle> pinned;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    pinned.push_back(table.get(named("k", i)));
+    pinned.back()->uses = i;
+  }
+  EXPECT_EQ(table.size(), 4u);
+  EXPECT_EQ(table.evictions(), 36u);
+  EXPECT_GT(table.in_heap_for_test(), 0u);
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    ASSERT_EQ(pinned[i]->key, named("k", i));
+    ASSERT_EQ(pinned[i]->uses.load(), i);
+  }
+  for (std::uint64_t i = 36; i < 40; ++i) EXPECT_EQ(table.get(named("k", i)), pinned[i]);
+  pinned.clear();
+  for (std::uint64_t i = 100; i < 140; ++i) {
+    const auto h = table.get(named("k", i));
+    ASSERT_EQ(h->key, named("k", i));
+  }
+  EXPECT_EQ(table.in_heap_for_test(), 0u);  // the four keys fit the array again
+  EXPECT_EQ(table.size(), 4u);
+}
+
+TEST(KeyTableTest, AnEvictedPinnedStateOutlivesItsTable) {
+  key_table<counter>::handle evicted;
+  key_table<counter>::handle live;
+  {
+    key_table<counter> table(1, counting_factory(), 1);
+    evicted = table.get("x");
+    live = table.get("y");  // evicts x
+    EXPECT_FALSE(table.contains("x"));
+  }
+  EXPECT_EQ(evicted->key, "x");
+  EXPECT_EQ(live->key, "y");
+  EXPECT_EQ(++evicted->uses, 1u);
+  evicted = {};  // the slot array goes with the last of the two
+  EXPECT_EQ(++live->uses, 1u);
+}
+
+// A state far larger than a cache line: a table whose array would exceed
+// max_array_bytes gets an array of that size and keeps the other keys in heap
+// slots. Only the first bytes of each state are written, so the pages stay few.
+struct big_state {
+  explicit big_state(std::string_view k) : id(std::stoull(std::string(k))) {}
+  std::uint64_t id;
+  char payload[16'376];
+};
+
+TEST(KeyTableTest, ACapBeyondTheArrayBoundKeepsTheRestInHeapSlots) {
+  using table_type = key_table<big_state>;
+  const std::size_t array_slots = table_type::max_array_bytes / table_type::slot_bytes();
+  const std::size_t cap = array_slots + 200;
+  table_type table(cap, [](std::string_view k) { return big_state(k); }, 1);
+  for (std::uint64_t i = 0; i < cap; ++i) table.get(std::to_string(i));
+  EXPECT_EQ(table.size(), cap);
+  EXPECT_GE(table.in_heap_for_test(), 200u);
+  for (std::uint64_t i = 0; i < cap; ++i) ASSERT_EQ(table.get(std::to_string(i))->id, i);
+  for (std::uint64_t i = cap; i < 2 * cap; ++i) table.get(std::to_string(i));  // evicts them all
+  EXPECT_EQ(table.size(), cap);
+  EXPECT_EQ(table.evictions(), cap);
+  for (std::uint64_t i = cap; i < 2 * cap; ++i) ASSERT_EQ(table.get(std::to_string(i))->id, i);
+  EXPECT_FALSE(table.contains("0"));
+}
+
 TEST(KeyTableTest, KeyedHashIsStablePerInstanceAndDiffersAcrossInstances) {
   const detail::keyed_hash a;
   const detail::keyed_hash b;
@@ -325,6 +440,43 @@ TEST(KeyTableTest, ThreadsInsertLookUpAndEvictWithoutMixingStates) {
   // evicting it takes 249 pushes to its shard after its last one, nearly all of
   // them cold inserts (~7000 operations on the table).
   for (int id = 0; id < 100; ++id) EXPECT_TRUE(table.contains(named("key-", id))) << id;
+}
+
+// Handles kept across evictions and released on other threads, some after the
+// table is gone: exercises pinned slots, the heap fallback and the slot array's
+// own lifetime under TSan.
+TEST(KeyTableTest, ThreadsHoldStatesAcrossEvictionsAndReleaseThemAfterTheTable) {
+  auto table = std::make_unique<key_table<counter>>(64, counting_factory(), 4);
+  std::atomic<std::uint64_t> mismatches{0};
+  std::vector<std::vector<key_table<counter>::handle>> kept(4);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 7);
+      std::vector<key_table<counter>::handle> held;
+      for (int i = 0; i < 20'000; ++i) {
+        const std::string key = named("key-", rng() % 500);
+        auto h = table->get(key);
+        h->uses.fetch_add(1, std::memory_order_relaxed);
+        if (h->key != key) ++mismatches;
+        if (rng() % 8 == 0) held.push_back(std::move(h));
+        if (held.size() > 40) held.erase(held.begin() + static_cast<std::ptrdiff_t>(rng() % 40));
+      }
+      kept[static_cast<std::size_t>(t)] = std::move(held);
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(mismatches.load(), 0u);
+  EXPECT_EQ(table->size(), 64u);
+  table.reset();
+  std::vector<std::thread> releasers;
+  for (auto& held : kept) {
+    releasers.emplace_back([&held] {
+      for (auto& h : held) h->uses.fetch_add(1, std::memory_order_relaxed);
+      held.clear();
+    });
+  }
+  for (auto& r : releasers) r.join();
 }
 
 }  // namespace

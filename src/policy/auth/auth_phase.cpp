@@ -1,0 +1,332 @@
+#include "policy/auth/auth_phase.h"
+
+#include <algorithm>
+
+namespace bulwark::policy::auth {
+namespace {
+
+using config::auth_mode;
+using wall_clock = std::chrono::system_clock;
+
+constexpr std::string_view bearer_scheme = "Bearer";
+constexpr std::string_view api_key_marker = "bwk_";
+
+// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC
+// 9110 §11.1), or nullopt for another scheme. An empty token is returned as
+// such: it is a (malformed) credential, not an absent one.
+std::optional<std::string> bearer_token(std::string_view value) {
+  if (value.size() < bearer_scheme.size() ||
+      !proxy::beast::iequals(value.substr(0, bearer_scheme.size()), bearer_scheme)) {
+    return std::nullopt;
+  }
+  auto rest = value.substr(bearer_scheme.size());
+  if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t') return std::nullopt;  // "Bearerx"
+  const auto begin = rest.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return std::string{};
+  rest = rest.substr(begin);
+  const auto end = rest.find_last_not_of(" \t");
+  return std::string(rest.substr(0, end + 1));
+}
+
+// Whether `value` may go into a header field as is: no CR, LF, NUL or other
+// control character (a JWT's `sub` is attacker-chosen JSON text, and a line
+// break in it would inject fields into the upstream request).
+bool header_safe(std::string_view value) {
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+  });
+}
+
+std::string join(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const auto& scope : scopes) {
+    if (!out.empty()) out += ' ';
+    out += scope;
+  }
+  return out;
+}
+
+std::string_view key_failure_description(store::key_failure failure) {
+  switch (failure) {
+    case store::key_failure::malformed: return "API key malformed";
+    case store::key_failure::revoked: return "API key revoked";
+    case store::key_failure::expired: return "API key expired";
+    case store::key_failure::none:
+    case store::key_failure::unknown: break;
+  }
+  return "API key unknown";
+}
+
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  out += text;
+  out += '"';
+  return out;
+}
+
+std::string bearer_challenge() {
+  std::string out(bearer_scheme);
+  out += " realm=";
+  out += quoted(realm);
+  return out;
+}
+
+std::string api_key_challenge(std::string_view header) {
+  std::string out = "ApiKey realm=";
+  out += quoted(realm);
+  out += ", header=";
+  out += quoted(header);
+  return out;
+}
+
+proxy::local_response refusal(unsigned status, std::string_view detail,
+                              const proxy::request_context& ctx,
+                              std::vector<std::string> challenges) {
+  auto answer = proxy::problem(status, detail, ctx.request_id);
+  for (auto& challenge : challenges) answer.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+  return answer;
+}
+
+}  // namespace
+
+auth_phase::auth_phase(const config::gateway_config& config, proxy::phase_build_context& build) {
+  prepare_routes(config);
+  if (const auto& keys = config.auth.api_keys) {
+    api_key_header_ = keys->header;
+    bool opened_now = false;
+    std::string error;
+    // Keyed by the file alone: a change of `header` keeps the cache and its watcher.
+    api_keys_ = build.states.obtain<api_key_source>(
+        "api_keys", keys->db, keys->db, [&]() -> std::shared_ptr<api_key_source> {
+          opened_now = true;
+          auto opened = api_key_source::open(keys->db);
+          error = std::move(opened.error);
+          return std::move(opened.source);
+        });
+    if (api_keys_ && !opened_now) {
+      // Kept from the previous snapshot: a reload re-reads the file at once
+      // rather than waiting for the watcher.
+      if (auto refreshed = api_keys_->cache()->refresh(); !refreshed.ok()) {
+        error = std::move(refreshed.error.message);
+      }
+    }
+    if (!api_keys_ || !error.empty()) {
+      std::string problem = "auth.api_keys.db: ";
+      problem += keys->db;
+      problem += ": ";
+      problem += error.empty() ? std::string("cannot be opened") : error;
+      build.problems.push_back(std::move(problem));
+    }
+  }
+  if (const auto& jwt = config.auth.jwt) {
+    verifier_.emplace(*jwt);
+    bool opened_now = false;
+    std::vector<std::string> errors;
+    jwks_ = build.states.obtain<jwks_source>(
+        "jwks", jwt->jwks_file, jwt->jwks_file, [&]() -> std::shared_ptr<jwks_source> {
+          opened_now = true;
+          auto opened = jwks_source::open(jwt->jwks_file);
+          errors = std::move(opened.errors);
+          return std::move(opened.source);
+        });
+    if (jwks_ && !opened_now) {
+      // A configuration reload re-reads the keys even when the file's identity
+      // looks unchanged (SIGHUP after an in-place edit within one mtime tick).
+      auto reloaded = jwks_->reload();
+      if (reloaded.status == jwks_file::reload_status::failed) errors = std::move(reloaded.errors);
+    }
+    if (!jwks_ && errors.empty()) errors.push_back(jwt->jwks_file + ": cannot be opened");
+    for (const auto& error : errors) build.problems.push_back("auth.jwt.jwks_file: " + error);
+  }
+}
+
+auth_phase::auth_phase(const config::gateway_config& config,
+                       std::shared_ptr<api_key_source> api_keys, std::shared_ptr<jwks_source> jwks)
+    : api_keys_(std::move(api_keys)), jwks_(std::move(jwks)) {
+  prepare_routes(config);
+  if (config.auth.api_keys) api_key_header_ = config.auth.api_keys->header;
+  if (config.auth.jwt) verifier_.emplace(*config.auth.jwt);
+}
+
+void auth_phase::prepare_routes(const config::gateway_config& config) {
+  routes_base_ = config.routes.data();
+  for (const auto& route : config.routes) {
+    auto& rules = routes_.emplace_back();
+    if (!route.auth) continue;
+    rules.auth = &*route.auth;
+    rules.claims.push_back("sub");
+    for (const auto& limit : route.rate_limits) {
+      if (limit.key.source != config::limit_key::kind::jwt_claim) continue;
+      if (std::find(rules.claims.begin(), rules.claims.end(), limit.key.name) == rules.claims.end()) {
+        rules.claims.push_back(limit.key.name);
+      }
+    }
+  }
+}
+
+proxy::awaitable<proxy::phase_result> auth_phase::on_request(proxy::request_context& ctx) {
+  co_return decide(ctx, wall_clock::now());
+}
+
+proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::time_point now) const {
+  if (ctx.route == nullptr) return proxy::phase_result::proceed;
+  const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
+  if (index >= routes_.size() || routes_[index].auth == nullptr) return proxy::phase_result::proceed;
+  const auto& rules = routes_[index];
+  const config::route_auth& auth = *rules.auth;
+  auto& request = ctx.request;
+
+  // Whatever happens next, the upstream never sees an identity the client
+  // claimed for itself, nor an API key.
+  if (!auth.subject_header.empty()) request.erase(auth.subject_header);
+  if (!auth.scopes_header.empty()) request.erase(auth.scopes_header);
+
+  const bool keys_on = auth.api_key != auth_mode::off;
+  const bool jwt_on = auth.jwt != auth_mode::off;
+
+  std::optional<std::string> header_key;
+  if (!api_key_header_.empty()) {
+    const auto count = request.count(api_key_header_);
+    if (count > 1) {
+      std::string detail = "more than one ";
+      detail += api_key_header_;
+      detail += " field";
+      ctx.answer = proxy::problem(400, detail, ctx.request_id);
+      return proxy::phase_result::respond;
+    }
+    if (count == 1) header_key = std::string(request.find(api_key_header_)->value());
+    request.erase(api_key_header_);
+  }
+  std::optional<std::string> bearer;
+  const auto authorizations = request.count(proxy::http::field::authorization);
+  if (authorizations > 1) {
+    ctx.answer = proxy::problem(400, "more than one Authorization field", ctx.request_id);
+    return proxy::phase_result::respond;
+  }
+  if (authorizations == 1) bearer = bearer_token(request[proxy::http::field::authorization]);
+  std::optional<std::string> bearer_key;
+  if (bearer && bearer->starts_with(api_key_marker)) {
+    bearer_key = std::move(bearer);
+    bearer.reset();
+    request.erase(proxy::http::field::authorization);
+  }
+  if (header_key && bearer_key) {
+    std::string detail = "two API keys: send one, in ";
+    detail += api_key_header_;
+    detail += " or in Authorization";
+    ctx.answer = proxy::problem(400, detail, ctx.request_id);
+    return proxy::phase_result::respond;
+  }
+
+  // The API key, when the route checks keys and one was sent.
+  std::shared_ptr<const store::key_identity> key;
+  if (keys_on && (header_key || bearer_key)) {
+    const std::string& presented = header_key ? *header_key : *bearer_key;
+    store::verify_result verified;
+    verified.failure = store::key_failure::unknown;
+    if (api_keys_) verified = api_keys_->cache()->verify(presented, now);
+    if (!verified.ok()) {
+      const auto description = key_failure_description(verified.failure);
+      std::string challenge;
+      if (bearer_key) {
+        challenge = "Bearer error=\"invalid_token\", error_description=";
+      } else {
+        challenge = api_key_challenge(api_key_header_);
+        challenge += ", error=\"invalid_key\", error_description=";
+      }
+      challenge += quoted(description);
+      std::string detail = "invalid API key: ";
+      detail += to_string(verified.failure);
+      ctx.answer = refusal(401, detail, ctx, {std::move(challenge)});
+      return proxy::phase_result::respond;
+    }
+    key = std::move(verified.identity);
+  }
+
+  // The JWT, when the route checks tokens and a bearer token (not a key) was sent.
+  std::optional<verified_token> token;
+  if (jwt_on && bearer) {
+    verify_result verified;
+    verified.error = {token_error::no_matching_key, "no signing keys loaded"};
+    const auto keys = jwks_ ? jwks_->current() : nullptr;
+    if (verifier_ && keys) verified = verifier_->verify(*bearer, *keys, now);
+    if (verified.ok() && !header_safe(verified.token->subject())) {
+      verified.token.reset();
+      verified.error = {token_error::malformed, "sub cannot be sent in a header field"};
+    }
+    if (!verified.ok()) {
+      std::string detail = "invalid token: ";
+      detail += verified.error.message;
+      ctx.answer = refusal(401, detail, ctx, {invalid_token_challenge(verified.error)});
+      return proxy::phase_result::respond;
+    }
+    token = std::move(verified.token);
+  }
+
+  if (!key && !token) {
+    const bool required = auth.api_key == auth_mode::required || auth.jwt == auth_mode::required ||
+                          !auth.scopes.empty();
+    if (!required) return proxy::phase_result::proceed;  // anonymous
+    std::vector<std::string> challenges{bearer_challenge()};
+    std::string detail = "credentials required: ";
+    if (keys_on) {
+      challenges.push_back(api_key_challenge(api_key_header_));
+      detail += "an API key in ";
+      detail += api_key_header_;
+      detail += jwt_on ? ", or a bearer token" : " or as a bearer token";
+    } else {
+      detail += "a bearer token";
+    }
+    ctx.answer = refusal(401, detail, ctx, std::move(challenges));
+    return proxy::phase_result::respond;
+  }
+
+  // Rate limits key on every credential that verified, whichever one speaks
+  // for the caller upstream.
+  if (key) ctx.auth_key_id = key->id;
+  if (token) {
+    for (const auto& claim : rules.claims) {
+      if (auto value = token->claim(claim)) ctx.jwt_claims.emplace(claim, std::string(*value));
+    }
+  }
+
+  // The credential that speaks for the caller: the first (JWT, then key) that
+  // holds every required scope. Scopes are never pooled across credentials.
+  const bool token_fits = token && !token->missing_scope(auth.scopes);
+  const bool key_fits =
+      key && std::all_of(auth.scopes.begin(), auth.scopes.end(),
+                         [&](const std::string& scope) { return key->has_scope(scope); });
+  if (!token_fits && !key_fits) {
+    std::string missing;
+    if (token) {
+      missing = std::string(*token->missing_scope(auth.scopes));
+    } else {
+      for (const auto& scope : auth.scopes) {
+        if (!key->has_scope(scope)) {
+          missing = scope;
+          break;
+        }
+      }
+    }
+    std::string detail = "missing scope \"";
+    detail += missing;
+    detail += '"';
+    std::vector<std::string> challenges;
+    if (token) challenges.push_back(insufficient_scope_challenge(auth.scopes));
+    ctx.answer = refusal(403, detail, ctx, std::move(challenges));
+    return proxy::phase_result::respond;
+  }
+
+  const std::string subject = token_fits ? token->subject() : key->id;
+  const auto& scopes = token_fits ? token->scopes() : key->scopes;
+  if (!auth.subject_header.empty() && !subject.empty()) request.set(auth.subject_header, subject);
+  if (!auth.scopes_header.empty()) {
+    auto joined = join(scopes);
+    // Token scopes are the issuer's text; one unfit for a header is not sent.
+    if (header_safe(joined)) request.set(auth.scopes_header, joined);
+  }
+  return proxy::phase_result::proceed;
+}
+
+}  // namespace bulwark::policy::auth

@@ -1,0 +1,109 @@
+#include "policy/ratelimit/ratelimit_phase.h"
+
+#include <limits>
+
+#include "policy/client_address.h"
+#include "policy/ratelimit/fields.h"
+
+namespace bulwark::policy::ratelimit {
+namespace {
+
+// The request's keys, read from the context on demand: only the sources some
+// policy uses are computed, the client address at most once.
+class context_keys final : public request_keys {
+ public:
+  explicit context_keys(const proxy::request_context& ctx) : ctx_(ctx) {}
+
+  std::string client_ip() const override {
+    const auto& trusted = ctx_.listener.trusted_proxies;
+    if (trusted.empty()) return ctx_.client_ip;
+    if (!client_) {
+      std::vector<std::string_view> forwarded;
+      for (auto [field, end] = ctx_.request.equal_range("X-Forwarded-For"); field != end; ++field) {
+        forwarded.emplace_back(field->value());
+      }
+      client_ = client_address(ctx_.client_ip, forwarded, trusted);
+    }
+    return *client_;
+  }
+  std::optional<std::string_view> api_key_id() const override {
+    if (ctx_.auth_key_id.empty()) return std::nullopt;
+    return std::string_view{ctx_.auth_key_id};
+  }
+  std::optional<std::string_view> jwt_claim(std::string_view claim) const override {
+    const auto found = ctx_.jwt_claims.find(claim);
+    if (found == ctx_.jwt_claims.end()) return std::nullopt;
+    return std::string_view{found->second};
+  }
+  // The first field line of that name.
+  std::optional<std::string_view> header(std::string_view name) const override {
+    const auto field = ctx_.request.find(name);
+    if (field == ctx_.request.end()) return std::nullopt;
+    return std::string_view{field->value()};
+  }
+
+ private:
+  const proxy::request_context& ctx_;
+  mutable std::optional<std::string> client_;
+};
+
+bool is_ratelimit_field(std::string_view name) {
+  return name == policy_field_name || name == limit_field_name;
+}
+
+}  // namespace
+
+ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
+                                 proxy::phase_build_context& build)
+    : routes_base_(config.routes.data()) {
+  for (const auto& route : config.routes) {
+    auto& slot = routes_.emplace_back();
+    if (route.rate_limits.empty()) continue;
+    try {
+      slot = std::make_unique<const policy_set>(route, build.states, build.metrics);
+    } catch (const std::exception& error) {
+      build.problems.push_back("routes \"" + route.name + "\": " + error.what());
+    }
+  }
+}
+
+proxy::awaitable<proxy::phase_result> ratelimit_phase::on_request(proxy::request_context& ctx) {
+  co_return decide(ctx, proxy::steady_now());
+}
+
+proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
+                                            core::time_point now) const {
+  if (ctx.route == nullptr) return proxy::phase_result::proceed;
+  const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
+  if (index >= routes_.size() || !routes_[index]) return proxy::phase_result::proceed;
+  const policy_set& policies = *routes_[index];
+
+  const context_keys keys(ctx);
+  auto verdict = policies.evaluate(keys, now, ctx.thread);
+  ctx.response_headers.emplace_back(policy_field_name, policies.policy_field());
+  if (verdict.limit_field.empty()) return proxy::phase_result::proceed;  // no policy applied
+  ctx.response_headers.emplace_back(limit_field_name, verdict.limit_field);
+  ctx.ratelimit = verdict.allowed ? "allow" : "deny";
+  if (verdict.allowed) return proxy::phase_result::proceed;
+
+  std::string detail = "rate limit \"";
+  detail += policies.policy_name(verdict.refused_by);
+  detail += "\" exceeded";
+  const auto seconds = static_cast<unsigned>(std::min<std::uint64_t>(
+      verdict.retry_after_seconds, std::numeric_limits<unsigned>::max()));
+  ctx.answer = proxy::problem_retry_after(429, detail, ctx.request_id, seconds);
+  for (const auto& [name, value] : ctx.response_headers) {
+    if (is_ratelimit_field(name)) ctx.answer->headers.emplace_back(name, value);
+  }
+  return proxy::phase_result::respond;
+}
+
+// Only this phase's own fields: ctx.response_headers may hold other phases'.
+void ratelimit_phase::on_response(proxy::request_context& ctx,
+                                  proxy::http::response_header<>& response) {
+  for (const auto& [name, value] : ctx.response_headers) {
+    if (is_ratelimit_field(name)) response.set(name, value);
+  }
+}
+
+}  // namespace bulwark::policy::ratelimit

@@ -1,0 +1,38 @@
+// The rate-limit phase (DESIGN.md §1, after route and auth): applies the
+// matched route's rate_limits (policy_set.h), answers 429 problem+json with
+// Retry-After when they refuse, and puts RateLimit-Policy and RateLimit on
+// every response of a limited route.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "policy/ratelimit/policy_set.h"
+#include "proxy/pipeline.h"
+
+namespace bulwark::policy::ratelimit {
+
+class ratelimit_phase final : public proxy::request_phase {
+ public:
+  // A policy that cannot be built is reported in build.problems (the reload
+  // is then rejected) and its route runs without rate limits.
+  ratelimit_phase(const config::gateway_config& config, proxy::phase_build_context& build);
+
+  std::string_view name() const override { return "rate_limit"; }
+  proxy::awaitable<proxy::phase_result> on_request(proxy::request_context& ctx) override;
+  void on_response(proxy::request_context& ctx, proxy::http::response_header<>& response) override;
+
+  // The decision without the coroutine, at `now`: what on_request does.
+  proxy::phase_result decide(proxy::request_context& ctx, core::time_point now) const;
+
+  // Null for a route without rate limits.
+  const policy_set* policies_for_test(std::size_t route_index) const {
+    return route_index < routes_.size() ? routes_[route_index].get() : nullptr;
+  }
+
+ private:
+  const config::route* routes_base_;
+  std::vector<std::unique_ptr<const policy_set>> routes_;  // by route index
+};
+
+}  // namespace bulwark::policy::ratelimit

@@ -1,0 +1,145 @@
+// The rate-limit phase on a real request context: the fields on admitted
+// responses, the 429 answer, the client address through trusted proxies,
+// routes without limits, and a policy that cannot be built.
+#include "policy/ratelimit/ratelimit_phase.h"
+
+#include <gtest/gtest.h>
+
+#include "config/cidr.h"
+#include "test_policies.h"
+
+namespace bulwark::policy::ratelimit {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace test;
+
+const core::time_point start{std::chrono::seconds{1000}};
+
+std::string field(const std::vector<std::pair<std::string, std::string>>& fields,
+                  std::string_view name) {
+  for (const auto& [n, v] : fields) {
+    if (n == name) return v;
+  }
+  return "<absent>";
+}
+
+class RateLimitPhaseTest : public ::testing::Test {
+ protected:
+  RateLimitPhaseTest() {
+    config.listeners.push_back(config::listener{.name = "public"});
+    config.routes.push_back(make_route("limited", {make_policy("per-ip", kind::client_ip, 2, 60s)}));
+    config.routes.push_back(make_route("open", {}));
+  }
+
+  void build() {
+    proxy::phase_build_context context{nullptr, generation, problems};
+    phase = std::make_unique<ratelimit_phase>(config, context);
+  }
+
+  // One request through the phase, from `peer`, on route `route` (null: none).
+  struct outcome {
+    proxy::phase_result result;
+    std::vector<std::pair<std::string, std::string>> response_headers;
+    std::optional<proxy::local_response> answer;
+    std::optional<std::string> decision;
+    std::string policy_on_upstream_response;
+  };
+  outcome send(std::string peer, const config::route* route,
+               std::vector<std::string> forwarded_for = {}) {
+    proxy::request_message request{proxy::http::verb::get, "/", 11};
+    for (const auto& value : forwarded_for) request.insert("X-Forwarded-For", value);
+    proxy::request_context ctx{.config = config,
+                               .listener = config.listeners.front(),
+                               .request = request,
+                               .client_ip = std::move(peer),
+                               .start = start,
+                               .thread = 0};
+    ctx.request_id = "req-1";
+    ctx.route = route;
+    outcome out;
+    out.result = phase->decide(ctx, start);
+    proxy::http::response_header<> upstream_response;
+    phase->on_response(ctx, upstream_response);
+    out.policy_on_upstream_response = std::string(upstream_response["RateLimit-Policy"]);
+    out.response_headers = ctx.response_headers;
+    out.answer = ctx.answer;
+    out.decision = ctx.ratelimit;
+    return out;
+  }
+
+  config::gateway_config config;
+  proxy::carried_state carried;
+  proxy::carried_state::generation generation = carried.next();
+  std::vector<std::string> problems;
+  std::unique_ptr<ratelimit_phase> phase;
+};
+
+TEST_F(RateLimitPhaseTest, AdmittedResponsesCarryBothFields) {
+  build();
+  ASSERT_TRUE(problems.empty());
+  const auto first = send("198.51.100.7", &config.routes[0]);
+  EXPECT_EQ(first.result, proxy::phase_result::proceed);
+  EXPECT_EQ(field(first.response_headers, "RateLimit-Policy"), R"("per-ip";q=2;w=60)");
+  EXPECT_EQ(field(first.response_headers, "RateLimit"), R"("per-ip";r=1;t=30)");
+  EXPECT_EQ(first.policy_on_upstream_response, R"("per-ip";q=2;w=60)");
+  EXPECT_EQ(first.decision, "allow");
+  EXPECT_FALSE(first.answer);
+}
+
+TEST_F(RateLimitPhaseTest, ARefusalIs429ProblemWithRetryAfterAndTheFields) {
+  build();
+  send("198.51.100.7", &config.routes[0]);
+  send("198.51.100.7", &config.routes[0]);
+  const auto refused = send("198.51.100.7", &config.routes[0]);
+  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  ASSERT_TRUE(refused.answer);
+  EXPECT_EQ(refused.answer->status, 429u);
+  EXPECT_EQ(refused.answer->content_type, "application/problem+json");
+  EXPECT_NE(refused.answer->body.find(R"(rate limit \"per-ip\" exceeded)"), std::string::npos) << refused.answer->body;
+  EXPECT_EQ(field(refused.answer->headers, "Retry-After"), "30");
+  EXPECT_EQ(field(refused.answer->headers, "RateLimit-Policy"), R"("per-ip";q=2;w=60)");
+  EXPECT_EQ(field(refused.answer->headers, "RateLimit"), R"("per-ip";r=0;t=60)");
+  EXPECT_EQ(refused.decision, "deny");
+}
+
+TEST_F(RateLimitPhaseTest, ForwardedForCountsOnlyBehindATrustedProxy) {
+  config.listeners.front().trusted_proxies.push_back(*config::parse_cidr("10.0.0.0/8"));
+  build();
+  // Two clients behind the proxy have a quota each.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.5"}).result, proxy::phase_result::proceed);
+    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.6"}).result, proxy::phase_result::proceed);
+  }
+  EXPECT_EQ(send("10.0.0.3", &config.routes[0], {"203.0.113.5"}).result, proxy::phase_result::respond);
+  // An untrusted peer cannot escape its quota by writing X-Forwarded-For.
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.1"}).result, proxy::phase_result::proceed);
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.2"}).result, proxy::phase_result::proceed);
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.3"}).result, proxy::phase_result::respond);
+}
+
+TEST_F(RateLimitPhaseTest, RoutesWithoutLimitsAreLeftAlone) {
+  build();
+  const std::vector<const config::route*> routes = {&config.routes[1], nullptr};
+  for (const config::route* route : routes) {
+    for (int i = 0; i < 5; ++i) {
+      const auto out = send("198.51.100.7", route);
+      EXPECT_EQ(out.result, proxy::phase_result::proceed);
+      EXPECT_TRUE(out.response_headers.empty());
+      EXPECT_FALSE(out.decision);
+      EXPECT_EQ(out.policy_on_upstream_response, "");
+    }
+  }
+}
+
+TEST_F(RateLimitPhaseTest, APolicyThatCannotBeBuiltIsAProblem) {
+  config.routes[1].rate_limits.push_back(
+      make_policy("huge", kind::route, 5'000'000, 1s, 0, config::limit_algorithm::sliding_window));
+  build();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("open"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("huge"), std::string::npos) << problems[0];
+}
+
+}  // namespace
+}  // namespace bulwark::policy::ratelimit
