@@ -17,6 +17,10 @@
 #   LOGS      off: no access logs; on: both proxies log every request to a
 #             file (bulwark's JSON log, nginx's combined log with buffer=64k)
 #             (default off)
+#   ONLY      case names to run, e.g. "64c-small 64c-16KiB" (default: all four)
+#   POLICIES  none: a plain route; resilience: a circuit breaker on the
+#             upstream and a retry policy with a budget on the route, never
+#             triggered (issue 5 §8) (default none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +29,16 @@ readonly ROUNDS=${ROUNDS:-5}
 readonly DURATION=${DURATION:-10}
 readonly UPSTREAM=${UPSTREAM:-demo}
 readonly LOGS=${LOGS:-off}
+readonly POLICIES=${POLICIES:-none}
 readonly LOAD_CPU=0 PROXY_CPU=1
 readonly PROXIES=(bulwark nginx)
-readonly CASES=("64 / 64c-small" "64 /bytes/16384 64c-16KiB" "1 / 1c-small" "1 /bytes/16384 1c-16KiB")
+ALL_CASES=("64 / 64c-small" "64 /bytes/16384 64c-16KiB" "1 / 1c-small" "1 /bytes/16384 1c-16KiB")
+# ONLY=64c-small (a case name, or several separated by spaces) runs just those.
+CASES=()
+for entry in "${ALL_CASES[@]}"; do
+  if [[ -z "${ONLY:-}" || " $ONLY " == *" ${entry##* } "* ]]; then CASES+=("$entry"); fi
+done
+readonly CASES
 readonly LARGE_BYTES=16384
 
 workdir=""
@@ -251,6 +262,20 @@ start_upstream() {
   check_serves upstream "$upstream_port"
 }
 
+upstream_policies() {
+  case "$POLICIES" in
+    resilience) echo "    circuit_breaker: {window: 10s, min_requests: 20, failure_rate: 0.5, open_for: 5s}" ;;
+  esac
+}
+
+route_policies() {
+  case "$POLICIES" in
+    resilience)
+      echo "    retry: {attempts: 3, per_try_timeout: 2s, backoff: {base: 10ms, max: 100ms},"
+      echo "            budget: {ratio: 0.2, min_per_s: 10}}" ;;
+  esac
+}
+
 bulwark_conf() {
   cat <<EOF
 workers: 1
@@ -261,10 +286,12 @@ upstreams:
   - name: backend
     endpoints: [127.0.0.1:$upstream_port]
     pool: {max_connections: 256, max_idle: 256}
+$(upstream_policies)
 routes:
   - name: everything
     match: {path_prefix: /}
     upstream: backend
+$(route_policies)
 observability:
   access_log: $([ "$LOGS" = on ] && echo "{path: $workdir/access.log}" || echo off)
 admin:

@@ -81,6 +81,7 @@ bool stale_reused(const upstream_connection& connection, bool body_consumed,
 struct request_body {
   bool present = false;          // the request has a body (not yet read when streamed)
   std::optional<std::string> kept;  // the whole body, when replayable
+  bool expects_continue = false;  // the client waits for 100 Continue before sending it
   bool continue_sent = false;    // 100 Continue already answered
 
   // Whether a later try can send the body again after `sent` bytes went out.
@@ -113,7 +114,7 @@ bool keep_for_replay(const config::route& route, client_side& client) {
 // Reads the whole (small) body from the client; an answer when that failed.
 awaitable<std::optional<local_response>> read_body(request_context& ctx, client_side& client,
                                                   request_body& body) {
-  if (expects_continue(client.parser.get())) {
+  if (body.expects_continue) {
     co_await answer_continue(client);
     body.continue_sent = true;
   }
@@ -280,7 +281,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     upstream = std::move(acquired.connection);
     if (replays > 0) upstream->reused = false;  // one replay, then errors are real
     result.endpoint = endpoint_text(target.pool.endpoint(upstream->endpoint));
-    if (streams_body && !body.continue_sent && expects_continue(client.parser.get())) {
+    if (streams_body && !body.continue_sent && body.expects_continue) {
       co_await answer_continue(client);
     }
     auto sent = co_await send_request(ctx, client, *upstream, body, try_deadline);
@@ -461,7 +462,9 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   result.upstream = ctx.route->upstream;
   auto& request = client.parser.get();
   const unsigned client_version = request.version();  // before it is rewritten
-  request_body body{.present = !client.parser.is_done()};
+  // Before prepare_upstream_request(), which removes Expect: the gateway answers it.
+  request_body body{.present = !client.parser.is_done(),
+                    .expects_continue = expects_continue(request)};
   if (keep_for_replay(*ctx.route, client)) {
     if (auto failed = co_await read_body(ctx, client, body)) {
       result.answer = std::move(failed);

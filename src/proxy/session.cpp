@@ -199,6 +199,7 @@ awaitable<bool> session::serve_request(request_parser& parser) {
     record->method = std::string(ctx.request.method_string());
     record->path = std::string(ctx.request.target());
     record->error = ctx.error;
+    record->ratelimit = ctx.ratelimit;
     if (outcome.attempts > 0) {
       record->upstream = outcome.upstream;
       record->endpoint = outcome.endpoint;
@@ -242,7 +243,10 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
   outcome = co_await forward(ctx, client, *snapshot.pools[ctx.route->upstream_index], phases);
   if (!outcome.answer) co_return outcome.client_reusable;
   const bool keep = wants_keep_alive && outcome.client_reusable && parser.is_done();
-  const local_response made = std::move(*outcome.answer);
+  local_response made = std::move(*outcome.answer);
+  // Fields every response to this request carries (RateLimit, say), the
+  // gateway's own answers included.
+  for (const auto& field : ctx.response_headers) made.headers.push_back(field);
   const bool kept = co_await answer(made, ctx.request_id, head_request, keep, outcome);
   if (!parser.is_done()) co_await lingering_close();
   co_return kept;
