@@ -20,7 +20,9 @@
 #   ONLY      case names to run, e.g. "64c-small 64c-16KiB" (default: all four)
 #   POLICIES  none: a plain route; resilience: a circuit breaker on the
 #             upstream and a retry policy with a budget on the route, never
-#             triggered (issue 5 §8) (default none)
+#             triggered (issue 5 §8); limits: an IP rate limit never reached
+#             and a required API key on bulwark, `limit_req` (never reached)
+#             on nginx (issue 6 §6) (default none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,11 +126,12 @@ wait_until() {
 # A proxy answering 502s fast would win any benchmark: refuse to measure
 # unless both paths answer 200 with the expected body size.
 check_serves() {
-  local name=$1 port=$2 got
-  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/") ||
+  local name=$1 port=$2 got headers=()
+  [[ -n $api_key ]] && headers=(-H "X-API-Key: $api_key")
+  got=$(curl -s "${headers[@]}" -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/") ||
     die "$name: curl failed on /"
   [[ $got == 200\ * ]] || die "$name: GET / answered '$got', expected 200"
-  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/bytes/$LARGE_BYTES") ||
+  got=$(curl -s "${headers[@]}" -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/bytes/$LARGE_BYTES") ||
     die "$name: curl failed on /bytes/$LARGE_BYTES"
   [[ $got == "200 $LARGE_BYTES" ]] ||
     die "$name: GET /bytes/$LARGE_BYTES answered '$got', expected '200 $LARGE_BYTES'"
@@ -183,6 +186,7 @@ EOF
 nginx_proxy_conf() {
   nginx_conf_head
   cat <<EOF
+$(nginx_limits_http)
   upstream backend {
     server 127.0.0.1:$upstream_port;
     keepalive 256;
@@ -191,6 +195,7 @@ nginx_proxy_conf() {
   server {
     listen 127.0.0.1:$nginx_port;
     location / {
+$(nginx_limits_location)
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -262,6 +267,18 @@ start_upstream() {
   check_serves upstream "$upstream_port"
 }
 
+api_key=""  # POLICIES=limits: the key wrk sends (both proxies get it; nginx ignores it)
+
+nginx_limits_http() {
+  [[ $POLICIES == limits ]] && echo "  limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;"
+  return 0
+}
+
+nginx_limits_location() {
+  [[ $POLICIES == limits ]] && echo "      limit_req zone=perip burst=1000000 nodelay;"
+  return 0
+}
+
 upstream_policies() {
   case "$POLICIES" in
     resilience) echo "    circuit_breaker: {window: 10s, min_requests: 20, failure_rate: 0.5, open_for: 5s}" ;;
@@ -273,7 +290,15 @@ route_policies() {
     resilience)
       echo "    retry: {attempts: 3, per_try_timeout: 2s, backoff: {base: 10ms, max: 100ms},"
       echo "            budget: {ratio: 0.2, min_per_s: 10}}" ;;
+    limits)
+      echo "    auth: {api_key: required}"
+      echo "    rate_limits: [{name: per-ip, key: client_ip, rate: 1000000/s, burst: 1000000}]" ;;
   esac
+}
+
+auth_section() {
+  [[ $POLICIES == limits ]] && echo "auth: {api_keys: {db: $workdir/keys.db}}"
+  return 0
 }
 
 bulwark_conf() {
@@ -292,6 +317,7 @@ routes:
     match: {path_prefix: /}
     upstream: backend
 $(route_policies)
+$(auth_section)
 observability:
   access_log: $([ "$LOGS" = on ] && echo "{path: $workdir/access.log}" || echo off)
 admin:
@@ -303,6 +329,9 @@ start_bulwark() {
   local conf="$workdir/bulwark.yaml" pid
   bulwark_port=$(free_port)
   admin_port=$(free_port)
+  if [[ $POLICIES == limits ]]; then
+    api_key=$("$BIN/bulwark" keys create --db "$workdir/keys.db" --name bench 2>/dev/null | head -1)
+  fi
   bulwark_conf >"$conf"
   "$BIN/bulwark" check -c "$conf" >/dev/null || die "bulwark check refused $conf"
   taskset -c "$PROXY_CPU" "$BIN/bulwark" run -c "$conf" 2>"$workdir/bulwark.log" &
@@ -341,7 +370,9 @@ to_ms() {
 run_wrk() {
   local conns=$1 url=$2 seconds=${3:-$DURATION} out="$workdir/wrk.out" start end pid
   start=$(date +%s%N)
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url" >"$out" 2>&1 &
+  local headers=()
+  [[ -n $api_key ]] && headers=(-H "X-API-Key: $api_key")
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${seconds}s" --latency "${headers[@]}" "$url" >"$out" 2>&1 &
   pid=$!
   track started "$pid"
   wait "$pid" || die "wrk failed on $url: $(cat "$out")"
