@@ -41,6 +41,9 @@ struct request_context {
   // The rate-limit decision for the access log: "allow" or "deny"; unset when
   // no rate limit applied.
   std::optional<std::string> ratelimit;
+  // How the auth phase let the request in, for the access log: "api_key",
+  // "jwt", "anonymous", or "denied"; unset on a route without auth.
+  std::optional<std::string> auth;
 };
 
 }  // namespace bulwark::proxy

@@ -200,6 +200,7 @@ awaitable<bool> session::serve_request(request_parser& parser) {
     record->path = std::string(ctx.request.target());
     record->error = ctx.error;
     record->ratelimit = ctx.ratelimit;
+    record->auth = ctx.auth;
     if (outcome.attempts > 0) {
       record->upstream = outcome.upstream;
       record->endpoint = outcome.endpoint;

@@ -166,7 +166,9 @@ void auth_phase::prepare_routes(const config::gateway_config& config) {
 }
 
 proxy::awaitable<proxy::phase_result> auth_phase::on_request(proxy::request_context& ctx) {
-  co_return decide(ctx, wall_clock::now());
+  const auto result = decide(ctx, wall_clock::now());
+  if (result == proxy::phase_result::respond) ctx.auth = "denied";
+  co_return result;
 }
 
 proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::time_point now) const {
@@ -188,30 +190,41 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
   std::optional<std::string> header_key;
   if (!api_key_header_.empty()) {
     const auto count = request.count(api_key_header_);
-    if (count > 1) {
+    if (count > 1 && keys_on) {
       std::string detail = "more than one ";
       detail += api_key_header_;
       detail += " field";
       ctx.answer = proxy::problem(400, detail, ctx.request_id);
       return proxy::phase_result::respond;
     }
-    if (count == 1) header_key = std::string(request.find(api_key_header_)->value());
+    if (count >= 1) header_key = std::string(request.find(api_key_header_)->value());
     request.erase(api_key_header_);
   }
-  std::optional<std::string> bearer;
-  const auto authorizations = request.count(proxy::http::field::authorization);
-  if (authorizations > 1) {
+  // Every Authorization field is looked at, so that none carrying a key is
+  // forwarded, even on a route that checks nothing.
+  std::optional<std::string> bearer;      // the first bearer token that is not a key
+  std::optional<std::string> bearer_key;  // the first that is
+  std::size_t authorizations = 0;
+  for (auto field = request.begin(); field != request.end();) {
+    if (field->name() != proxy::http::field::authorization) {
+      ++field;
+      continue;
+    }
+    ++authorizations;
+    auto token = bearer_token(field->value());
+    if (token && token->starts_with(api_key_marker)) {
+      if (!bearer_key) bearer_key = std::move(token);
+      field = request.erase(field);
+      continue;
+    }
+    if (token && !bearer) bearer = std::move(token);
+    ++field;
+  }
+  if (authorizations > 1 && (keys_on || jwt_on)) {
     ctx.answer = proxy::problem(400, "more than one Authorization field", ctx.request_id);
     return proxy::phase_result::respond;
   }
-  if (authorizations == 1) bearer = bearer_token(request[proxy::http::field::authorization]);
-  std::optional<std::string> bearer_key;
-  if (bearer && bearer->starts_with(api_key_marker)) {
-    bearer_key = std::move(bearer);
-    bearer.reset();
-    request.erase(proxy::http::field::authorization);
-  }
-  if (header_key && bearer_key) {
+  if (header_key && bearer_key && keys_on) {
     std::string detail = "two API keys: send one, in ";
     detail += api_key_header_;
     detail += " or in Authorization";
@@ -267,7 +280,10 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
   if (!key && !token) {
     const bool required = auth.api_key == auth_mode::required || auth.jwt == auth_mode::required ||
                           !auth.scopes.empty();
-    if (!required) return proxy::phase_result::proceed;  // anonymous
+    if (!required) {
+      ctx.auth = "anonymous";
+      return proxy::phase_result::proceed;
+    }
     std::vector<std::string> challenges{bearer_challenge()};
     std::string detail = "credentials required: ";
     if (keys_on) {
@@ -318,6 +334,7 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
     return proxy::phase_result::respond;
   }
 
+  ctx.auth = token_fits ? "jwt" : "api_key";
   const std::string subject = token_fits ? token->subject() : key->id;
   const auto& scopes = token_fits ? token->scopes() : key->scopes;
   if (!auth.subject_header.empty() && !subject.empty()) request.set(auth.subject_header, subject);

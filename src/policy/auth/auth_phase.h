@@ -6,7 +6,9 @@
 //   `Authorization: Bearer bwk_...`: a bearer token that starts with `bwk_` is
 //   an API key, any other bearer token is a JWT;
 // - a JWT in `Authorization: Bearer <token>`.
-// A credential whose kind is `off` on the route is not looked at.
+// A credential whose kind is `off` on the route is not looked at. Two API
+// keys (the field and a bearer key, or the field twice) or two Authorization
+// fields are refused with 400 rather than guessed at.
 //
 // Decision, with both kinds counted together when both are on:
 // - a credential that is present and checked must be valid, whatever the mode:

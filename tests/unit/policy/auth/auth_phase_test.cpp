@@ -281,6 +281,14 @@ TEST_F(AuthPhaseTest, OffChecksNothingButStillStripsKeysAndIdentity) {
   EXPECT_EQ(out.upstream("Authorization"), "<absent>");
   EXPECT_EQ(out.upstream("X-Auth-Subject"), "<absent>");
   EXPECT_TRUE(out.key_id.empty());
+
+  // A key in a second Authorization field is found and removed as well.
+  auto two = with({{"Authorization", "Basic dXNlcjpwdw=="}});
+  two.insert("Authorization", "Bearer " + active.text);
+  const auto second = send("off", two);
+  ASSERT_EQ(second.result, proxy::phase_result::proceed);
+  EXPECT_EQ(second.request.count(proxy::http::field::authorization), 1u);
+  EXPECT_EQ(second.upstream("Authorization"), "Basic dXNlcjpwdw==");
 }
 
 TEST_F(AuthPhaseTest, RouteWithoutAuthIsUntouched) {
