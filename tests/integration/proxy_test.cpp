@@ -586,10 +586,10 @@ TEST(Cli, CheckPrintsEveryErrorWithItsPositionAndExitsOne) {
              "upstreams:\n"
              "  - name: api\n"
              "    endpoints: [127.0.0.1:9000]\n"
-             "    circuit_breaker: {window: 30s}\n"
              "routes:\n"
              "  - name: all\n"
-             "    upstreem: api\n");
+             "    upstreem: api\n"
+             "    cache: {ttl: 30s}\n");
   process check({binary_path("bulwark"), "check", "-c", file});
   EXPECT_EQ(check.wait_exit(10s), 1);
   const auto out = check.stdout_text();
