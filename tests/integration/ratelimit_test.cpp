@@ -2,10 +2,8 @@
 // twice the allowed load for each algorithm, the fields and the 429 of every
 // refusal, and Retry-After kept as a promise.
 //
-// Accuracy. The issue asks for 10 s of load; 4 s at 50/s with a burst of 10
-// gives ~210 admissions, enough for a 1% bound (2 requests) to mean
-// something, while three algorithms keep the suite under 20 s on a 2-core
-// machine. The count compared is the gateway's own (the `allow` series of
+// Accuracy. 10 s of load, as the issue asks, at twice 50/s with a burst of
+// 10: ~510 admissions, so the 1% bound is ~5 requests. The count compared is the gateway's own (the `allow` series of
 // bulwark_ratelimit_decisions_total), and the time is the client's: the
 // limiter decided every request between the first request's send and the
 // last response's arrival (t_max), and at least over the span from the first
@@ -192,7 +190,7 @@ TEST_P(RateLimit, AdmitsTheConfiguredRateUnderTwiceTheLoad) {
   const double rate = 50;
   const double quota = sliding ? 50 : 10;
 
-  const auto load = offer_load(port(), 32, 2 * rate, std::chrono::seconds(4), policy_field,
+  const auto load = offer_load(port(), 32, 2 * rate, std::chrono::seconds(10), policy_field,
                                R"("per-ip";)");
   EXPECT_EQ(load.other, 0);
   EXPECT_TRUE(load.problems.empty()) << load.problems.size() << " bad responses, the first: "
