@@ -400,7 +400,7 @@ std::optional<core::duration> upstream_retry_after(const std::optional<response_
 }
 
 awaitable<void> wait_for(core::duration delay) {
-  net::steady_timer timer(co_await net::this_coro::executor);
+  steady_timer timer(co_await net::this_coro::executor);
   timer.expires_after(delay);
   co_await timer.async_wait(use_nothrow);
 }

@@ -36,14 +36,14 @@ local_response parse_failure(const error_code& ec, std::string_view request_id) 
 
 }  // namespace
 
-awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+awaitable<void> serve_connection(worker& owner, tcp_socket socket,
                                  std::shared_ptr<const config::listener> settings,
                                  connection_slot slot) {
   session connection(owner, std::move(socket), std::move(settings), std::move(slot));
   co_await connection.run();
 }
 
-session::session(worker& owner, tcp::socket socket,
+session::session(worker& owner, tcp_socket socket,
                  std::shared_ptr<const config::listener> settings, connection_slot slot)
     : worker_(owner),
       stream_(std::move(socket)),
@@ -61,7 +61,7 @@ session::~session() { worker_.remove_session(this); }
 void session::close_if_idle() {
   if (!idle_) return;
   error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().shutdown(tcp_socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
 }
 
@@ -88,7 +88,7 @@ awaitable<void> session::run() {
     first_request_ = false;
   }
   error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().shutdown(tcp_socket::shutdown_send, ignored);
   stream_.socket().close(ignored);
 }
 
@@ -314,7 +314,7 @@ const std::string& session::request_id_header() const {
 
 awaitable<void> session::lingering_close() {
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.socket().shutdown(tcp_socket::shutdown_send, ec);
   const auto until = steady_now() + lingering_time;
   std::size_t drained = 0;
   std::array<char, 4096> sink;

@@ -21,13 +21,13 @@ struct request_context;
 struct forward_result;
 
 // Serves one accepted connection until it closes; the coroutine owns the session.
-awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+awaitable<void> serve_connection(worker& owner, tcp_socket socket,
                                  std::shared_ptr<const config::listener> settings,
                                  connection_slot slot);
 
 class session {
  public:
-  session(worker& owner, tcp::socket socket, std::shared_ptr<const config::listener> settings,
+  session(worker& owner, tcp_socket socket, std::shared_ptr<const config::listener> settings,
           connection_slot slot);
   ~session();
   session(const session&) = delete;
@@ -60,7 +60,7 @@ class session {
   awaitable<void> lingering_close();
 
   worker& worker_;
-  beast::tcp_stream stream_;
+  tcp_stream stream_;
   beast::flat_buffer buffer_;
   connection_slot slot_;
   // The listener's settings when the connection was accepted: a reload

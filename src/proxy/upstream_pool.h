@@ -17,10 +17,10 @@
 namespace bulwark::proxy {
 
 struct upstream_connection {
-  upstream_connection(net::any_io_executor executor, std::size_t endpoint_index)
-      : stream(std::move(executor)), endpoint(endpoint_index) {}
+  upstream_connection(executor io_executor, std::size_t endpoint_index)
+      : stream(std::move(io_executor)), endpoint(endpoint_index) {}
 
-  beast::tcp_stream stream;
+  tcp_stream stream;
   beast::flat_buffer buffer;
   std::size_t endpoint;
   bool reused = false;  // served a request before: it may have been closed under us
@@ -82,7 +82,7 @@ class upstream_pool {
   // Idle connections older than this are checked before reuse (take_idle).
   static constexpr core::duration peek_after = std::chrono::milliseconds(500);
 
-  upstream_pool(net::any_io_executor executor, const config::upstream& upstream,
+  upstream_pool(executor io_executor, const config::upstream& upstream,
                 std::vector<tcp::endpoint> endpoints);
   ~upstream_pool();
   upstream_pool(const upstream_pool&) = delete;
@@ -125,7 +125,7 @@ class upstream_pool {
   bool make_room();
   pooled_connection lend(std::shared_ptr<upstream_connection> connection);
 
-  net::any_io_executor executor_;
+  executor executor_;
   const config::upstream upstream_;
   std::vector<tcp::endpoint> endpoints_;
   std::vector<std::vector<std::shared_ptr<upstream_connection>>> idle_;  // per endpoint, LIFO

@@ -155,7 +155,7 @@ awaitable<void> worker::accept_loop(std::shared_ptr<listener_binding> binding) {
       // Out of file descriptors and the like: back off briefly instead of spinning.
       observe::log(observe::log_level::warn, "accept failed",
                    {{"listener", binding->settings->name}, {"error", ec.message()}});
-      net::steady_timer pause(io_, std::chrono::milliseconds(50));
+      steady_timer pause(io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_nothrow);
       continue;
     }
@@ -182,7 +182,7 @@ awaitable<void> worker::accept_loop(std::shared_ptr<listener_binding> binding) {
 }
 
 awaitable<void> worker::sweep_idle_connections() {
-  net::steady_timer timer(io_);
+  steady_timer timer(io_);
   for (;;) {
     timer.expires_after(idle_sweep_interval);
     auto [ec] = co_await timer.async_wait(use_nothrow);

@@ -34,7 +34,7 @@ struct worker_snapshot {
 struct listener_binding {
   std::shared_ptr<listener_state> state;
   std::shared_ptr<const config::listener> settings;
-  tcp::acceptor acceptor;
+  tcp_acceptor acceptor;
   observe::listener_metrics metrics;
 };
 
