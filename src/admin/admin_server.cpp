@@ -4,6 +4,7 @@
 
 #include "observe/log.h"
 #include "proxy/acceptor.h"
+#include "proxy/deadline_stream.h"
 #include "observe/prometheus.h"
 #include "proxy/problem.h"
 

@@ -10,6 +10,7 @@
 #include <future>
 
 #include "observe/log.h"
+#include "proxy/deadline_stream.h"
 
 namespace bulwark::proxy {
 

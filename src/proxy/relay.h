@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 
 namespace bulwark::proxy {

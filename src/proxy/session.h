@@ -9,6 +9,7 @@
 
 #include "observe/access_log.h"
 #include "proxy/listener.h"
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 
 namespace bulwark::proxy {
