@@ -271,7 +271,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
   for (int replays = 0;; ++replays) {
     const auto started = steady_now();
     auto acquired = co_await target.pool.acquire(try_deadline, target.avoid, target.health);
-    if (acquired.endpoint) result.endpoint = endpoint_text(target.pool.endpoint(*acquired.endpoint));
+    if (acquired.endpoint) result.endpoint = target.pool.endpoint_name(*acquired.endpoint);
     if (!acquired.connection) {
       auto failed = failed_acquire(ctx, acquired);
       failed.endpoint = acquired.endpoint;  // set for connect failures and connect timeouts
@@ -279,7 +279,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     }
     upstream = std::move(acquired.connection);
     if (replays > 0) upstream->reused = false;  // one replay, then errors are real
-    result.endpoint = endpoint_text(target.pool.endpoint(upstream->endpoint));
+    result.endpoint = target.pool.endpoint_name(upstream->endpoint);
     if (streams_body && !body.continue_sent && expects_continue(client.parser.get())) {
       co_await answer_continue(client);
     }

@@ -51,7 +51,9 @@ upstream_pool::upstream_pool(executor io_executor, const config::upstream& upstr
       endpoints_(std::move(endpoints)),
       idle_(endpoints_.size()),
       in_use_(endpoints_.size(), 0),
-      random_state_(std::random_device{}() | 1) {}
+      random_state_(std::random_device{}() | 1) {
+  for (const auto& endpoint : endpoints_) endpoint_names_.push_back(endpoint_text(endpoint));
+}
 
 upstream_pool::~upstream_pool() { close_all_idle(); }
 
@@ -181,7 +183,7 @@ awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::tim
   const bool timed_out = ec == beast::error::timeout;
   co_return acquire_result{{}, timed_out ? acquire_error::timeout : acquire_error::connect_failed,
                            (timed_out ? "connect timeout to " : "connect to ") +
-                               endpoint_text(endpoints_[endpoint]) + " failed" +
+                               endpoint_names_[endpoint] + " failed" +
                                (timed_out ? "" : ": " + ec.message()),
                            endpoint};
 }
