@@ -193,26 +193,32 @@ awaitable<bool> session::serve_request(request_parser& parser) {
                       .thread = slot_.thread()};
   forward_result outcome;
   const bool keep_alive = co_await respond(parser, *snapshot, ctx, outcome);
-  auto record = finish(*snapshot->phases, ctx.route, outcome.status, ctx.start);
-  if (record) {
-    record->request_id = ctx.request_id;
-    record->method = std::string(ctx.request.method_string());
-    record->path = std::string(ctx.request.target());
-    record->error = ctx.error;
-    if (outcome.attempts > 0) {
-      record->upstream = outcome.upstream;
-      record->endpoint = outcome.endpoint;
-      record->attempts = outcome.attempts;
-    }
-    if (outcome.upstream_ms) {
-      record->upstream_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::duration<double, std::milli>(*outcome.upstream_ms));
-    }
-    record->bytes_in = outcome.bytes_in;
-    record->bytes_out = outcome.bytes_out;
-    worker_.access_log().write(slot_.thread(), *record);
-  }
+  account(*snapshot->phases, ctx, outcome);
   co_return keep_alive;
+}
+
+// Metrics and the access-log record of a request. Not in serve_request:
+// the record would enlarge its coroutine frame, allocated per request.
+void session::account(const pipeline& phases, const request_context& ctx,
+                      const forward_result& outcome) {
+  auto record = finish(phases, ctx.route, outcome.status, ctx.start);
+  if (!record) return;
+  record->request_id = ctx.request_id;
+  record->method = std::string(ctx.request.method_string());
+  record->path = std::string(ctx.request.target());
+  record->error = ctx.error;
+  if (outcome.attempts > 0) {
+    record->upstream = outcome.upstream;
+    record->endpoint = outcome.endpoint;
+    record->attempts = outcome.attempts;
+  }
+  if (outcome.upstream_ms) {
+    record->upstream_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double, std::milli>(*outcome.upstream_ms));
+  }
+  record->bytes_in = outcome.bytes_in;
+  record->bytes_out = outcome.bytes_out;
+  worker_.access_log().write(slot_.thread(), *record);
 }
 
 // Runs the phases, then forwards; every path ends with one response written

@@ -51,6 +51,7 @@ class session {
   awaitable<bool> serve_request(request_parser& parser);
   awaitable<bool> respond(request_parser& parser, const worker_snapshot& snapshot,
                           request_context& ctx, forward_result& outcome);
+  void account(const pipeline& phases, const request_context& ctx, const forward_result& outcome);
   std::optional<observe::access_record> finish(const pipeline& phases, const config::route* route,
                                                unsigned status, core::time_point start);
   awaitable<bool> write_local(const local_response& response, std::string_view request_id,
