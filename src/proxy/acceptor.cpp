@@ -7,7 +7,7 @@
 namespace bulwark::proxy {
 
 std::optional<tcp_acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
-                                           port_sharing sharing, error_code& ec) {
+                                          port_sharing sharing, error_code& ec) {
   tcp_acceptor acceptor(io);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);

@@ -38,8 +38,9 @@ using boost::system::error_code;
 using executor = net::io_context::executor_type;
 using tcp_socket = net::basic_stream_socket<tcp, executor>;
 using tcp_acceptor = net::basic_socket_acceptor<tcp, executor>;
-using steady_timer = net::basic_waitable_timer<std::chrono::steady_clock,
-                                               net::wait_traits<std::chrono::steady_clock>, executor>;
+using steady_timer =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>, executor>;
 
 template <class T = void>
 using awaitable = net::awaitable<T, executor>;

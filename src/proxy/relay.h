@@ -59,8 +59,8 @@ class body_framer {
 template <bool isRequest>
 awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buffer,
                                       http::parser<isRequest, http::buffer_body>& parser,
-                                      tcp_stream& out, std::span<char> scratch,
-                                      std::string& head, relay_deadlines deadlines) {
+                                      tcp_stream& out, std::span<char> scratch, std::string& head,
+                                      relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
     return to_asio(std::min(steady_now() + idle, deadlines.overall));
   };
