@@ -4,6 +4,7 @@
 
 #include "observe/log.h"
 #include "proxy/acceptor.h"
+#include "proxy/deadline_stream.h"
 #include "observe/prometheus.h"
 #include "proxy/problem.h"
 
@@ -48,7 +49,7 @@ admin_server::admin_server(net::io_context& io, proxy::gateway& gateway, std::st
 bool admin_server::start(const config::address& bind) {
   proxy::error_code ec;
   const auto address = net::ip::make_address(bind.host, ec);
-  std::optional<tcp::acceptor> bound;
+  std::optional<proxy::tcp_acceptor> bound;
   if (!ec) {
     bound = proxy::bind_acceptor(io_, {address, bind.port}, proxy::port_sharing::exclusive, ec);
   }
@@ -125,8 +126,8 @@ proxy::awaitable<void> admin_server::accept_loop() {
   }
 }
 
-proxy::awaitable<void> admin_server::serve(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+proxy::awaitable<void> admin_server::serve(proxy::tcp_socket socket) {
+  proxy::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -150,7 +151,7 @@ proxy::awaitable<void> admin_server::serve(tcp::socket socket) {
     if (write_ec || !response.keep_alive()) break;
   }
   proxy::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(proxy::tcp_socket::shutdown_send, ignored);
 }
 
 }  // namespace bulwark::admin

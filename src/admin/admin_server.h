@@ -37,13 +37,13 @@ class admin_server {
 
  private:
   proxy::awaitable<void> accept_loop();
-  proxy::awaitable<void> serve(tcp::socket socket);
+  proxy::awaitable<void> serve(proxy::tcp_socket socket);
   bool authorized(std::string_view authorization) const;
 
   net::io_context& io_;
   proxy::gateway& gateway_;
   std::string token_;
-  tcp::acceptor acceptor_;
+  proxy::tcp_acceptor acceptor_;
 };
 
 }  // namespace bulwark::admin

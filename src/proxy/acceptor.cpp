@@ -6,9 +6,9 @@
 
 namespace bulwark::proxy {
 
-std::optional<tcp::acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
-                                           port_sharing sharing, error_code& ec) {
-  tcp::acceptor acceptor(io);
+std::optional<tcp_acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
+                                          port_sharing sharing, error_code& ec) {
+  tcp_acceptor acceptor(io);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec && sharing == port_sharing::reuse_port) {

@@ -12,7 +12,7 @@ enum class port_sharing { exclusive, reuse_port };
 
 // Opens, binds (SO_REUSEADDR, and SO_REUSEPORT when asked) and listens;
 // nullopt with `ec` set on failure.
-std::optional<tcp::acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
-                                           port_sharing sharing, error_code& ec);
+std::optional<tcp_acceptor> bind_acceptor(net::io_context& io, const tcp::endpoint& endpoint,
+                                          port_sharing sharing, error_code& ec);
 
 }  // namespace bulwark::proxy

@@ -272,7 +272,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
   for (int replays = 0;; ++replays) {
     const auto started = steady_now();
     auto acquired = co_await target.pool.acquire(try_deadline, target.avoid, target.health);
-    if (acquired.endpoint) result.endpoint = endpoint_text(target.pool.endpoint(*acquired.endpoint));
+    if (acquired.endpoint) result.endpoint = target.pool.endpoint_name(*acquired.endpoint);
     if (!acquired.connection) {
       auto failed = failed_acquire(ctx, acquired);
       failed.endpoint = acquired.endpoint;  // set for connect failures and connect timeouts
@@ -280,7 +280,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     }
     upstream = std::move(acquired.connection);
     if (replays > 0) upstream->reused = false;  // one replay, then errors are real
-    result.endpoint = endpoint_text(target.pool.endpoint(upstream->endpoint));
+    result.endpoint = target.pool.endpoint_name(upstream->endpoint);
     if (streams_body && !body.continue_sent && body.expects_continue) {
       co_await answer_continue(client);
     }
@@ -401,7 +401,7 @@ std::optional<core::duration> upstream_retry_after(const std::optional<response_
 }
 
 awaitable<void> wait_for(core::duration delay) {
-  net::steady_timer timer(co_await net::this_coro::executor);
+  steady_timer timer(co_await net::this_coro::executor);
   timer.expires_after(delay);
   co_await timer.async_wait(use_nothrow);
 }

@@ -16,7 +16,7 @@ namespace bulwark::proxy {
 
 // What the forwarder needs of the downstream connection.
 struct client_side {
-  beast::tcp_stream& stream;
+  tcp_stream& stream;
   beast::flat_buffer& buffer;
   http::request_parser<http::buffer_body>& parser;
   std::span<char> scratch;  // body buffer shared by both directions (one at a time)

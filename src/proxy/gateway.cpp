@@ -1,6 +1,7 @@
 #include "proxy/gateway.h"
 
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "observe/log.h"
@@ -220,7 +221,14 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   carried_.commit(std::move(states));
   phases_ = phases;
   update_health_checks(*endpoints);
-  for (auto& w : workers_) w->install(phases, *endpoints);
+  std::vector<std::future<void>> installed;
+  for (auto& w : workers_) installed.push_back(w->install(phases, *endpoints));
+  // A reload answers once every running worker uses the new snapshot, so the
+  // very next request follows the new routes (not before start(): the workers'
+  // threads do not run yet). Bounded: a stuck worker must not stall the admin.
+  if (running_) {
+    for (auto& done : installed) done.wait_for(std::chrono::seconds(2));
+  }
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     const auto& name = it->first;
     const auto kept = std::find_if(next->listeners.begin(), next->listeners.end(),

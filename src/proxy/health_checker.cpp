@@ -10,6 +10,7 @@
 #include <future>
 
 #include "observe/log.h"
+#include "proxy/deadline_stream.h"
 
 namespace bulwark::proxy {
 
@@ -36,13 +37,13 @@ struct health_checker::shared {
 // when update() drops the target; each loop checks it after every await.
 struct health_checker::target_state {
   health_target spec;
-  std::vector<std::unique_ptr<net::steady_timer>> timers;  // one per endpoint's loop
+  std::vector<std::unique_ptr<steady_timer>> timers;  // one per endpoint's loop
   bool stopped = false;
 };
 
 awaitable<bool> probe_endpoint(tcp::endpoint endpoint, config::health_check_settings settings) {
   auto executor = co_await net::this_coro::executor;
-  beast::tcp_stream stream(executor);
+  tcp_stream stream(executor);
   // One deadline for the whole probe: beast's tcp_stream applies it to every
   // operation started until it is changed.
   stream.expires_after(std::max(settings.timeout, min_interval));
@@ -61,7 +62,7 @@ awaitable<bool> probe_endpoint(tcp::endpoint endpoint, config::health_check_sett
   parser.header_limit(probe_header_limit);
   auto [read_ec, read] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
   error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().shutdown(tcp_socket::shutdown_both, ignored);
   stream.socket().close(ignored);
   if (read_ec) co_return false;
   const unsigned status = parser.get().result_int();
@@ -118,7 +119,7 @@ void health_checker::apply(std::vector<health_target> targets) {
     auto state = std::make_shared<target_state>();
     state->spec = std::move(targets[i]);
     for (std::size_t e = 0; e < state->spec.endpoints.size(); ++e) {
-      state->timers.push_back(std::make_unique<net::steady_timer>(*context_));
+      state->timers.push_back(std::make_unique<steady_timer>(*context_));
     }
     for (std::size_t e = 0; e < state->spec.endpoints.size(); ++e) {
       net::co_spawn(*context_, run_loop(state, e), net::detached);

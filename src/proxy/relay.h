@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 
 namespace bulwark::proxy {
@@ -56,10 +57,10 @@ class body_framer {
 };
 
 template <bool isRequest>
-awaitable<relay_result> relay_message(beast::tcp_stream& in, beast::flat_buffer& in_buffer,
+awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buffer,
                                       http::parser<isRequest, http::buffer_body>& parser,
-                                      beast::tcp_stream& out, std::span<char> scratch,
-                                      std::string& head, relay_deadlines deadlines) {
+                                      tcp_stream& out, std::span<char> scratch, std::string& head,
+                                      relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
     return to_asio(std::min(steady_now() + idle, deadlines.overall));
   };

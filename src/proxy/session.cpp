@@ -36,14 +36,14 @@ local_response parse_failure(const error_code& ec, std::string_view request_id) 
 
 }  // namespace
 
-awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+awaitable<void> serve_connection(worker& owner, tcp_socket socket,
                                  std::shared_ptr<const config::listener> settings,
                                  connection_slot slot) {
   session connection(owner, std::move(socket), std::move(settings), std::move(slot));
   co_await connection.run();
 }
 
-session::session(worker& owner, tcp::socket socket,
+session::session(worker& owner, tcp_socket socket,
                  std::shared_ptr<const config::listener> settings, connection_slot slot)
     : worker_(owner),
       stream_(std::move(socket)),
@@ -61,7 +61,7 @@ session::~session() { worker_.remove_session(this); }
 void session::close_if_idle() {
   if (!idle_) return;
   error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().shutdown(tcp_socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
 }
 
@@ -88,7 +88,7 @@ awaitable<void> session::run() {
     first_request_ = false;
   }
   error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().shutdown(tcp_socket::shutdown_send, ignored);
   stream_.socket().close(ignored);
 }
 
@@ -193,28 +193,34 @@ awaitable<bool> session::serve_request(request_parser& parser) {
                       .thread = slot_.thread()};
   forward_result outcome;
   const bool keep_alive = co_await respond(parser, *snapshot, ctx, outcome);
-  auto record = finish(*snapshot->phases, ctx.route, outcome.status, ctx.start);
-  if (record) {
-    record->request_id = ctx.request_id;
-    record->method = std::string(ctx.request.method_string());
-    record->path = std::string(ctx.request.target());
-    record->error = ctx.error;
-    record->ratelimit = ctx.ratelimit;
-    record->auth = ctx.auth;
-    if (outcome.attempts > 0) {
-      record->upstream = outcome.upstream;
-      record->endpoint = outcome.endpoint;
-      record->attempts = outcome.attempts;
-    }
-    if (outcome.upstream_ms) {
-      record->upstream_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::duration<double, std::milli>(*outcome.upstream_ms));
-    }
-    record->bytes_in = outcome.bytes_in;
-    record->bytes_out = outcome.bytes_out;
-    worker_.access_log().write(slot_.thread(), *record);
-  }
+  account(*snapshot->phases, ctx, outcome);
   co_return keep_alive;
+}
+
+// Metrics and the access-log record of a request. Not in serve_request:
+// the record would enlarge its coroutine frame, allocated per request.
+void session::account(const pipeline& phases, const request_context& ctx,
+                      const forward_result& outcome) {
+  auto record = finish(phases, ctx.route, outcome.status, ctx.start);
+  if (!record) return;
+  record->request_id = ctx.request_id;
+  record->method = std::string(ctx.request.method_string());
+  record->path = std::string(ctx.request.target());
+  record->error = ctx.error;
+  record->ratelimit = ctx.ratelimit;
+  record->auth = ctx.auth;
+  if (outcome.attempts > 0) {
+    record->upstream = outcome.upstream;
+    record->endpoint = outcome.endpoint;
+    record->attempts = outcome.attempts;
+  }
+  if (outcome.upstream_ms) {
+    record->upstream_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double, std::milli>(*outcome.upstream_ms));
+  }
+  record->bytes_in = outcome.bytes_in;
+  record->bytes_out = outcome.bytes_out;
+  worker_.access_log().write(slot_.thread(), *record);
 }
 
 // Runs the phases, then forwards; every path ends with one response written
@@ -319,7 +325,7 @@ const std::string& session::request_id_header() const {
 
 awaitable<void> session::lingering_close() {
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.socket().shutdown(tcp_socket::shutdown_send, ec);
   const auto until = steady_now() + lingering_time;
   std::size_t drained = 0;
   std::array<char, 4096> sink;

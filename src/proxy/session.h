@@ -9,6 +9,7 @@
 
 #include "observe/access_log.h"
 #include "proxy/listener.h"
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
 
@@ -21,13 +22,13 @@ struct request_context;
 struct forward_result;
 
 // Serves one accepted connection until it closes; the coroutine owns the session.
-awaitable<void> serve_connection(worker& owner, tcp::socket socket,
+awaitable<void> serve_connection(worker& owner, tcp_socket socket,
                                  std::shared_ptr<const config::listener> settings,
                                  connection_slot slot);
 
 class session {
  public:
-  session(worker& owner, tcp::socket socket, std::shared_ptr<const config::listener> settings,
+  session(worker& owner, tcp_socket socket, std::shared_ptr<const config::listener> settings,
           connection_slot slot);
   ~session();
   session(const session&) = delete;
@@ -50,6 +51,7 @@ class session {
   awaitable<bool> serve_request(request_parser& parser);
   awaitable<bool> respond(request_parser& parser, const worker_snapshot& snapshot,
                           request_context& ctx, forward_result& outcome);
+  void account(const pipeline& phases, const request_context& ctx, const forward_result& outcome);
   std::optional<observe::access_record> finish(const pipeline& phases, const config::route* route,
                                                unsigned status, core::time_point start);
   awaitable<bool> write_local(const local_response& response, std::string_view request_id,
@@ -60,7 +62,7 @@ class session {
   awaitable<void> lingering_close();
 
   worker& worker_;
-  beast::tcp_stream stream_;
+  tcp_stream stream_;
   beast::flat_buffer buffer_;
   connection_slot slot_;
   // The listener's settings when the connection was accepted: a reload

@@ -23,8 +23,8 @@ acquire_result no_usable_endpoint() {
 // connection or a free slot (a closed connection made room to open a new one)
 // and cancels its timer, which wakes the waiting coroutine.
 struct upstream_pool::waiter {
-  explicit waiter(net::any_io_executor executor) : timer(std::move(executor)) {}
-  net::steady_timer timer;
+  explicit waiter(executor io_executor) : timer(std::move(io_executor)) {}
+  steady_timer timer;
   std::shared_ptr<upstream_connection> handed;
   bool slot_free = false;
 };
@@ -44,14 +44,16 @@ void pooled_connection::release() {
   connection_.reset();
 }
 
-upstream_pool::upstream_pool(net::any_io_executor executor, const config::upstream& upstream,
+upstream_pool::upstream_pool(executor io_executor, const config::upstream& upstream,
                              std::vector<tcp::endpoint> endpoints)
-    : executor_(std::move(executor)),
+    : executor_(std::move(io_executor)),
       upstream_(upstream),
       endpoints_(std::move(endpoints)),
       idle_(endpoints_.size()),
       in_use_(endpoints_.size(), 0),
-      random_state_(std::random_device{}() | 1) {}
+      random_state_(std::random_device{}() | 1) {
+  for (const auto& endpoint : endpoints_) endpoint_names_.push_back(endpoint_text(endpoint));
+}
 
 upstream_pool::~upstream_pool() { close_all_idle(); }
 
@@ -181,7 +183,7 @@ awaitable<acquire_result> upstream_pool::connect(std::size_t endpoint, core::tim
   const bool timed_out = ec == beast::error::timeout;
   co_return acquire_result{{}, timed_out ? acquire_error::timeout : acquire_error::connect_failed,
                            (timed_out ? "connect timeout to " : "connect to ") +
-                               endpoint_text(endpoints_[endpoint]) + " failed" +
+                               endpoint_names_[endpoint] + " failed" +
                                (timed_out ? "" : ": " + ec.message()),
                            endpoint};
 }
@@ -250,7 +252,7 @@ void upstream_pool::park_idle(std::shared_ptr<upstream_connection> connection) {
 
 void upstream_pool::close_connection(upstream_connection& connection) {
   error_code ignored;
-  connection.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  connection.stream.socket().shutdown(tcp_socket::shutdown_both, ignored);
   connection.stream.socket().close(ignored);
 }
 

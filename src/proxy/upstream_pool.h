@@ -12,15 +12,16 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/deadline_stream.h"
 #include "proxy/net.h"
 
 namespace bulwark::proxy {
 
 struct upstream_connection {
-  upstream_connection(net::any_io_executor executor, std::size_t endpoint_index)
-      : stream(std::move(executor)), endpoint(endpoint_index) {}
+  upstream_connection(executor io_executor, std::size_t endpoint_index)
+      : stream(std::move(io_executor)), endpoint(endpoint_index) {}
 
-  beast::tcp_stream stream;
+  tcp_stream stream;
   beast::flat_buffer buffer;
   std::size_t endpoint;
   bool reused = false;  // served a request before: it may have been closed under us
@@ -82,7 +83,7 @@ class upstream_pool {
   // Idle connections older than this are checked before reuse (take_idle).
   static constexpr core::duration peek_after = std::chrono::milliseconds(500);
 
-  upstream_pool(net::any_io_executor executor, const config::upstream& upstream,
+  upstream_pool(executor io_executor, const config::upstream& upstream,
                 std::vector<tcp::endpoint> endpoints);
   ~upstream_pool();
   upstream_pool(const upstream_pool&) = delete;
@@ -105,6 +106,9 @@ class upstream_pool {
   pool_stats stats() const;
   const std::string& name() const { return upstream_.name; }
   const tcp::endpoint& endpoint(std::size_t index) const { return endpoints_[index]; }
+  // endpoint_text() of an endpoint, made once: the access log names the
+  // endpoint of every request, and inet_ntop costs ~4% of a request's CPU.
+  const std::string& endpoint_name(std::size_t index) const { return endpoint_names_[index]; }
 
  private:
   friend class pooled_connection;
@@ -125,9 +129,10 @@ class upstream_pool {
   bool make_room();
   pooled_connection lend(std::shared_ptr<upstream_connection> connection);
 
-  net::any_io_executor executor_;
+  executor executor_;
   const config::upstream upstream_;
   std::vector<tcp::endpoint> endpoints_;
+  std::vector<std::string> endpoint_names_;  // endpoint_text() of each
   std::vector<std::vector<std::shared_ptr<upstream_connection>>> idle_;  // per endpoint, LIFO
   std::vector<uint32_t> in_use_;                                         // per endpoint
   uint32_t open_ = 0;  // connecting + in use + idle

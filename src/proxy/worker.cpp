@@ -55,9 +55,12 @@ void worker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void worker::install(std::shared_ptr<const pipeline> phases,
-                     std::vector<std::vector<tcp::endpoint>> upstream_endpoints) {
-  net::post(io_, [this, phases = std::move(phases), endpoints = std::move(upstream_endpoints)] {
+std::future<void> worker::install(std::shared_ptr<const pipeline> phases,
+                                  std::vector<std::vector<tcp::endpoint>> upstream_endpoints) {
+  auto installed = std::make_shared<std::promise<void>>();
+  auto done = installed->get_future();
+  net::post(io_, [this, installed, phases = std::move(phases),
+                  endpoints = std::move(upstream_endpoints)] {
     auto next = std::make_shared<worker_snapshot>();
     next->phases = phases;
     const auto& upstreams = phases->config().upstreams;
@@ -77,7 +80,9 @@ void worker::install(std::shared_ptr<const pipeline> phases,
                                                                    endpoints[i]));
     }
     snapshot_ = std::move(next);
+    installed->set_value();
   });
+  return done;
 }
 
 void worker::open_listener(std::shared_ptr<listener_binding> binding) {
@@ -155,7 +160,7 @@ awaitable<void> worker::accept_loop(std::shared_ptr<listener_binding> binding) {
       // Out of file descriptors and the like: back off briefly instead of spinning.
       observe::log(observe::log_level::warn, "accept failed",
                    {{"listener", binding->settings->name}, {"error", ec.message()}});
-      net::steady_timer pause(io_, std::chrono::milliseconds(50));
+      steady_timer pause(io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_nothrow);
       continue;
     }
@@ -182,7 +187,7 @@ awaitable<void> worker::accept_loop(std::shared_ptr<listener_binding> binding) {
 }
 
 awaitable<void> worker::sweep_idle_connections() {
-  net::steady_timer timer(io_);
+  steady_timer timer(io_);
   for (;;) {
     timer.expires_after(idle_sweep_interval);
     auto [ec] = co_await timer.async_wait(use_nothrow);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <span>
 #include <thread>
@@ -34,7 +35,7 @@ struct worker_snapshot {
 struct listener_binding {
   std::shared_ptr<listener_state> state;
   std::shared_ptr<const config::listener> settings;
-  tcp::acceptor acceptor;
+  tcp_acceptor acceptor;
   observe::listener_metrics metrics;
 };
 
@@ -58,8 +59,9 @@ class worker {
 
   // From any thread (posted): new requests use `phases`; pools of upstreams
   // whose settings did not change are kept, with their idle connections.
-  void install(std::shared_ptr<const pipeline> phases,
-               std::vector<std::vector<tcp::endpoint>> upstream_endpoints);
+  // The future is ready once the worker uses the new snapshot.
+  std::future<void> install(std::shared_ptr<const pipeline> phases,
+                            std::vector<std::vector<tcp::endpoint>> upstream_endpoints);
   // From any thread (posted): start accepting on `binding.acceptor`.
   void open_listener(std::shared_ptr<listener_binding> binding);
   // From any thread (posted): new connections of `name` get `settings`.

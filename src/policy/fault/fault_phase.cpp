@@ -16,7 +16,7 @@ proxy::awaitable<proxy::phase_result> fault_phase::on_request(proxy::request_con
   if (ctx.route == nullptr || !ctx.route->fault) co_return proxy::phase_result::proceed;
   const auto& fault = *ctx.route->fault;
   if (fault.delay_percent > 0 && falls_in(fault.delay_percent, unit_draw())) {
-    proxy::net::steady_timer timer(co_await proxy::net::this_coro::executor);
+    proxy::steady_timer timer(co_await proxy::net::this_coro::executor);
     timer.expires_after(fault.delay);
     co_await timer.async_wait(proxy::use_nothrow);
   }
