@@ -41,6 +41,7 @@ using tcp_acceptor = net::basic_socket_acceptor<tcp, executor>;
 using steady_timer =
     net::basic_waitable_timer<std::chrono::steady_clock,
                               net::wait_traits<std::chrono::steady_clock>, executor>;
+// The stream of every connection, tcp_stream, is in deadline_stream.h.
 
 template <class T = void>
 using awaitable = net::awaitable<T, executor>;
