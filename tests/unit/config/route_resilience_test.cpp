@@ -11,17 +11,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::errors_of;
+using test::route_errors;
+using test::with_route;
 using testing::ElementsAre;
 
-// One route whose extra fields (indented by 4, from line 6) are `fields`.
-std::string with_route(std::string_view fields) {
-  return std::string(R"(listeners: [{name: a, address: "127.0.0.1:0"}]
-upstreams: [{name: api, endpoints: [127.0.0.1:9000]}]
-routes:
-  - name: r
-    upstream: api
-)") + std::string(fields);
-}
 
 route load_route(std::string_view fields) {
   const auto result = load_string(with_route(fields));
@@ -29,9 +22,6 @@ route load_route(std::string_view fields) {
   return result.ok() ? result.config->routes[0] : route{};
 }
 
-std::vector<std::string> route_errors(std::string_view fields) {
-  return errors_of(with_route(fields));
-}
 
 // --- retry --------------------------------------------------------------------------
 

@@ -106,4 +106,18 @@ inline std::vector<std::string> errors_of(std::string_view yaml) {
   return lines;
 }
 
+// A config with one route whose extra fields (indented by 4, from line 6) are `fields`.
+inline std::string with_route(std::string_view fields) {
+  return std::string(R"(listeners: [{name: a, address: "127.0.0.1:0"}]
+upstreams: [{name: api, endpoints: [127.0.0.1:9000]}]
+routes:
+  - name: r
+    upstream: api
+)") + std::string(fields);
+}
+
+inline std::vector<std::string> route_errors(std::string_view fields) {
+  return errors_of(with_route(fields));
+}
+
 }  // namespace bulwark::config::test
