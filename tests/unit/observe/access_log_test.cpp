@@ -7,6 +7,8 @@
 #include "observe/access_log.h"
 
 #include <gtest/gtest.h>
+
+#include "unit/temp_dir.h"
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -186,13 +188,6 @@ TEST(access_line, random_bytes_in_every_string_still_parse) {
 
 class access_log_files : public testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "access_log_test.XXXXXX");
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::filesystem::path file(const std::string& name) const { return dir_ / name; }
 
   static access_log::options to_file(const std::filesystem::path& path,
@@ -227,7 +222,8 @@ class access_log_files : public testing::Test {
     return r;
   }
 
-  std::filesystem::path dir_;
+  bulwark::test::temp_dir scratch_;
+  std::filesystem::path dir_ = scratch_.path();
 };
 
 TEST_F(access_log_files, flush_writes_every_queued_line) {

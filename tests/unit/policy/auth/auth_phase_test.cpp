@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/temp_dir.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@ namespace bulwark::policy::auth {
 namespace {
 
 using namespace std::chrono_literals;
+using bulwark::test::temp_dir;
 using config::auth_mode;
 using test::json;
 using wall_clock = std::chrono::system_clock;
@@ -41,23 +44,6 @@ config::route auth_route(std::string name, auth_mode api_key, auth_mode jwt,
   return r;
 }
 
-class temp_dir {
- public:
-  temp_dir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/bulwark-auth-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 void write(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

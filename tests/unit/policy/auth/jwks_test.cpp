@@ -1,6 +1,8 @@
 #include "policy/auth/jwks.h"
 
 #include <gtest/gtest.h>
+
+#include "unit/temp_dir.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -169,13 +171,6 @@ TEST(Jwks, ShownValuesAreShortAndPrintable) {
 
 class JwksFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bulwark_jwks_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = (dir_ / "jwks.json").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Replaced the way deployments do it (write aside, rename over), so the
   // inode changes even when the size and the coarse mtime do not.
@@ -192,8 +187,9 @@ class JwksFile : public ::testing::Test {
     std::filesystem::last_write_time(path_, before + std::chrono::seconds(1));
   }
 
-  std::filesystem::path dir_;
-  std::string path_;
+  bulwark::test::temp_dir scratch_;
+  std::filesystem::path dir_ = scratch_.path();
+  std::string path_ = scratch_.file("jwks.json");
 };
 
 TEST_F(JwksFile, OpensAndServesTheKeys) {
