@@ -68,9 +68,8 @@ std::optional<std::size_t> upstream_pool::pick_endpoint(std::optional<std::size_
   const auto allowed = [&](std::size_t i) {
     return usable(i) && (!other_usable || !avoid || *avoid != i);
   };
-  std::size_t candidates = 0;
-  for (std::size_t i = 0; i < n; ++i) candidates += allowed(i) ? 1 : 0;
-  if (candidates == 0) return std::nullopt;
+  // Without another usable endpoint, only `avoid` itself may be left.
+  if (!other_usable && !(avoid && usable(*avoid))) return std::nullopt;
   switch (upstream_.balance_policy) {
     case config::balance::least_request: {
       std::size_t best = n;
@@ -86,6 +85,8 @@ std::optional<std::size_t> upstream_pool::pick_endpoint(std::optional<std::size_
       random_state_ ^= random_state_ << 13;
       random_state_ ^= random_state_ >> 7;
       random_state_ ^= random_state_ << 17;
+      std::size_t candidates = 0;
+      for (std::size_t i = 0; i < n; ++i) candidates += allowed(i) ? 1 : 0;
       std::size_t skip = random_state_ % candidates;
       for (std::size_t i = 0;; ++i) {
         if (allowed(i) && skip-- == 0) return i;
