@@ -9,7 +9,7 @@ packages=(
   g++ cmake ninja-build make pkg-config
   # libraries
   libboost1.81-dev libhiredis-dev libyaml-cpp-dev libsqlite3-dev libssl-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libgoogle-perftools-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server nginx-light wrk curl procps prometheus

@@ -140,10 +140,11 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
 awaitable<exchange_result> send_request(request_context& ctx, client_side& client,
                                         upstream_connection& upstream, const request_body& body,
                                         core::time_point try_deadline) {
+  const upstream_head how{.client_ip = ctx.client_ip, .chunked = client.parser.chunked()};
+  client.head.clear();
+  write_upstream_head(client.parser.get().base(), how, client.head);
   if (body.kept || !body.present) {
     // Nothing to read from the client: the header section and the kept body.
-    client.head.clear();
-    append_header_section(client.parser.get().base(), client.head);
     const std::array<net::const_buffer, 2> buffers{
         net::buffer(client.head), body.kept ? net::buffer(*body.kept) : net::const_buffer{}};
     upstream.stream.expires_at(to_asio(try_deadline));
@@ -158,8 +159,8 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
         .result = {kind_of(ec)}};
   }
   auto relayed = co_await relay_message<true>(
-      client.stream, client.buffer, client.parser, upstream.stream, client.scratch, client.head,
-      {client.idle_timeout, try_deadline - steady_now(), try_deadline});
+      client.stream, client.buffer, client.parser, {upstream.stream, client.head, how.chunked},
+      client.scratch, {client.idle_timeout, try_deadline - steady_now(), try_deadline});
   if (relayed.read_error == http::error::body_limit) {
     ctx.error = error_source::client;
     co_return exchange_result{problem(413, "request body exceeds max_body_bytes", ctx.request_id)};
@@ -217,16 +218,17 @@ awaitable<exchange_result> read_response_header(request_context& ctx, upstream_c
   }
 }
 
-// Sets the framing of the response towards the client. Returns false when
-// the body can only be delimited by closing the connection.
-bool frame_client_response(response_parser& parser, bool head_request, unsigned client_version) {
-  auto& response = parser.get();
-  const unsigned status = response.result_int();
+// How the response body is delimited towards the client.
+enum class client_framing { as_sent, chunked, by_close };
+
+client_framing frame_client_response(const response_parser& parser, bool head_request,
+                                     unsigned client_version) {
+  const unsigned status = parser.get().result_int();
   const bool bodyless = head_request || status == 204 || status == 304 || status < 200;
-  if (bodyless || parser.content_length()) return true;  // Content-Length stays as sent
-  if (client_version < 11) return false;  // an HTTP/1.0 client knows no chunked
-  response.chunked(true);  // chunked or close-delimited upstream bodies go out chunked
-  return true;
+  if (bodyless || parser.content_length()) return client_framing::as_sent;  // Content-Length stays
+  // Chunked or close-delimited upstream bodies go out chunked, but an
+  // HTTP/1.0 client knows no chunked: its body ends with the connection.
+  return client_version < 11 ? client_framing::by_close : client_framing::chunked;
 }
 
 exchange_result failed_acquire(request_context& ctx, const acquire_result& acquired) {
@@ -460,9 +462,8 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
                                   upstream_pool& pool, const pipeline& phases) {
   forward_result result;
   result.upstream = ctx.route->upstream;
-  auto& request = client.parser.get();
-  const unsigned client_version = request.version();  // before it is rewritten
-  // Before prepare_upstream_request(), which removes Expect: the gateway answers it.
+  const auto& request = client.parser.get();
+  // The gateway answers Expect: 100-continue itself (write_upstream_head drops it).
   request_body body{.present = !client.parser.is_done(),
                     .expects_continue = expects_continue(request)};
   if (keep_for_replay(*ctx.route, client)) {
@@ -471,7 +472,6 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
       co_return result;
     }
   }
-  prepare_upstream_request(request, ctx.client_ip, client.parser.chunked());
 
   std::optional<response_parser> received_parser;
   pooled_connection upstream;
@@ -488,15 +488,18 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   const bool head_request = request.method() == http::verb::head;
   const bool upstream_keep_alive = parser.keep_alive();
   auto& response = parser.get();
-  prepare_client_response(response.base());
   phases.run_response_phases(ctx, response.base());
-  const bool delimited = frame_client_response(parser, head_request, client_version);
-  const bool keep_alive = client.keep_alive && delimited;
-  response.keep_alive(keep_alive);
+  const auto framing = frame_client_response(parser, head_request, request.version());
+  const bool keep_alive = client.keep_alive && framing != client_framing::by_close;
+  const client_head how{.chunked = framing == client_framing::chunked,
+                        .keep_alive = keep_alive,
+                        .gateway_fields = ctx.response_headers};
+  client.head.clear();
+  write_client_head(response.base(), how, client.head);
 
   auto relayed = co_await relay_message<false>(
-      upstream->stream, upstream->buffer, parser, client.stream, client.scratch, client.head,
-      {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
+      upstream->stream, upstream->buffer, parser, {client.stream, client.head, how.chunked},
+      client.scratch, {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
   if (relayed.read_error) ctx.error = error_source::upstream;
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());

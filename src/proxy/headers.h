@@ -1,27 +1,54 @@
-// Header rewriting between the two sides (RFC 9110 §7.6, DESIGN.md §6).
+// The header sections the gateway sends (RFC 9110 §7.6, DESIGN.md §6),
+// written straight from the parsed message in one pass, the way nginx builds
+// its upstream request: the parsed fields are never edited for the other
+// side. (Editing Beast's field list — erase the hop-by-hop fields, join and
+// set the forwarding ones — allocated a node per field set and searched the
+// list once per name: about 4k instructions per proxied request.)
+//
+// Both directions drop the hop-by-hop fields: Connection and every field it
+// names (except Content-Length: framing is decided from the body),
+// Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade and Trailer;
+// bulwark frames bodies itself and does not forward trailers. The forwarding
+// lists (X-Forwarded-For, Via) are appended to, never replaced, and written
+// as one line, so a chain of proxies stays visible to the upstream.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "proxy/net.h"
 
 namespace bulwark::proxy {
 
-// Removes the hop-by-hop fields: Connection and every field it names,
-// Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade and Trailer
-// (bulwark re-frames bodies itself and does not forward trailers).
-template <bool isRequest, class Fields>
-void remove_hop_by_hop(http::header<isRequest, Fields>& header);
+// A field the gateway sets on a response: it replaces every field of the
+// same name the upstream sent.
+using gateway_field = std::pair<std::string, std::string>;
 
-// The request as the upstream must see it: hop-by-hop fields removed,
-// X-Forwarded-For appended, X-Forwarded-Proto / -Host set, Via appended,
-// Expect removed (the gateway answers 100-continue itself), framing reset
-// to what the body really is.
-void prepare_upstream_request(http::request<http::buffer_body>& request,
-                              std::string_view client_ip, bool chunked_body);
+struct upstream_head {
+  std::string_view client_ip;  // appended to X-Forwarded-For
+  bool chunked = false;        // the body goes out chunked
+};
 
-// The response as the client must see it: hop-by-hop fields removed, Via
-// appended, HTTP/1.1, framing reset to what the body really is.
-void prepare_client_response(http::response_header<>& response);
+// Appends the request header section as the upstream must see it: HTTP/1.1,
+// hop-by-hop fields and Expect removed (the gateway answers 100-continue
+// itself), X-Forwarded-For and Via appended to, X-Forwarded-Proto and
+// X-Forwarded-Host set (the latter from Host, or left out: a client's own
+// copy never passes as ours), Transfer-Encoding: chunked when `chunked`.
+void write_upstream_head(const http::request_header<>& request, const upstream_head& how,
+                         std::string& out);
+
+struct client_head {
+  bool chunked = false;     // the body goes out chunked (Content-Length dropped)
+  bool keep_alive = true;   // false: Connection: close
+  std::span<const gateway_field> gateway_fields;
+};
+
+// Appends the response header section as the client must see it: HTTP/1.1,
+// hop-by-hop fields removed, Via appended to, the gateway's fields in place
+// of the upstream's of the same names, then the framing.
+void write_client_head(const http::response_header<>& response, const client_head& how,
+                       std::string& out);
 
 }  // namespace bulwark::proxy

@@ -3,44 +3,6 @@
 #include <cstdio>
 
 namespace bulwark::proxy {
-namespace {
-
-void append_fields(const http::fields& fields, std::string& out) {
-  for (const auto& field : fields) {
-    out += field.name_string();
-    out += ": ";
-    out += field.value();
-    out += "\r\n";
-  }
-  out += "\r\n";
-}
-
-void append_version(unsigned version, std::string& out) {
-  out += version == 10 ? "HTTP/1.0" : "HTTP/1.1";
-}
-
-}  // namespace
-
-void append_header_section(const http::request_header<>& header, std::string& out) {
-  out += header.method_string();
-  out += ' ';
-  out += header.target();
-  out += ' ';
-  append_version(header.version(), out);
-  out += "\r\n";
-  append_fields(header, out);
-}
-
-void append_header_section(const http::response_header<>& header, std::string& out) {
-  append_version(header.version(), out);
-  out += ' ';
-  out += std::to_string(header.result_int());
-  out += ' ';
-  const auto reason = header.reason();
-  out += reason.empty() ? http::obsolete_reason(header.result()) : reason;
-  out += "\r\n";
-  append_fields(header, out);
-}
 
 std::span<const net::const_buffer> body_framer::frame(std::string_view head, std::string_view data,
                                                       bool last) {

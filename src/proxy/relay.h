@@ -1,10 +1,11 @@
 // Streams one HTTP message from one stream to another without buffering its
 // body. Beast parses what comes in (buffer_body, as in Beast's http_relay
-// example); what goes out is framed here: the header section as one
-// contiguous block, then the body as it arrives, in chunks when the message
-// is chunked. Beast's serializer would write every header token as its own
-// iovec (dozens per message), which costs more in the kernel and in user
-// space than the copy into one buffer. Used in both directions.
+// example); what goes out is framed here: the header section the caller
+// wrote (headers.h) as one contiguous block, then the body as it arrives, in
+// chunks when it goes out chunked. Beast's serializer would write every
+// header token as its own iovec (dozens per message), which costs more in
+// the kernel and in user space than the copy into one buffer. Used in both
+// directions.
 #pragma once
 
 #include <algorithm>
@@ -37,10 +38,6 @@ struct relay_result {
   bool ok() const { return !read_error && !write_error; }
 };
 
-// The header section as sent on the wire: start line, fields, empty line.
-void append_header_section(const http::request_header<>& header, std::string& out);
-void append_header_section(const http::response_header<>& header, std::string& out);
-
 // The framing around one piece of body: a chunk header and trailing CRLF
 // when chunked, the last-chunk marker once the body ends.
 class body_framer {
@@ -56,10 +53,17 @@ class body_framer {
   std::array<net::const_buffer, 5> buffers_;
 };
 
+// What goes out: the header section, and whether the body is chunked.
+struct relay_output {
+  tcp_stream& stream;
+  std::string_view head;
+  bool chunked;
+};
+
 template <bool isRequest>
 awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buffer,
                                       http::parser<isRequest, http::buffer_body>& parser,
-                                      tcp_stream& out, std::span<char> scratch, std::string& head,
+                                      relay_output out, std::span<char> scratch,
                                       relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
     return to_asio(std::min(steady_now() + idle, deadlines.overall));
@@ -70,9 +74,7 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
   // Only when there is a body: idle client connections keep small buffers.
   if (!parser.is_done()) in_buffer.reserve(scratch.size());
   auto& message = parser.get();
-  head.clear();
-  append_header_section(message.base(), head);
-  body_framer framer(message.chunked());
+  body_framer framer(out.chunked);
   for (bool header_sent = false;;) {
     std::size_t got = 0;
     if (!parser.is_done()) {
@@ -91,10 +93,10 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
     }
     const bool last = parser.is_done();
     if (got > 0 || last || !header_sent) {
-      const auto buffers = framer.frame(header_sent ? std::string_view{} : std::string_view{head},
-                                        {scratch.data(), got}, last);
-      out.expires_at(expiry(deadlines.write_idle));
-      auto [ec, n] = co_await net::async_write(out, buffers, use_nothrow);
+      const auto buffers =
+          framer.frame(header_sent ? std::string_view{} : out.head, {scratch.data(), got}, last);
+      out.stream.expires_at(expiry(deadlines.write_idle));
+      auto [ec, n] = co_await net::async_write(out.stream, buffers, use_nothrow);
       if (ec) {
         result.write_error = ec;
         co_return result;

@@ -4,13 +4,7 @@ namespace bulwark::proxy {
 
 std::vector<std::string_view> split_list(std::string_view value) {
   std::vector<std::string_view> items;
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    const auto item = trim_ows(value.substr(0, comma));
-    if (!item.empty()) items.push_back(item);
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
+  for_each_list_item(value, [&items](std::string_view item) { items.push_back(item); });
   return items;
 }
 

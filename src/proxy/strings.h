@@ -22,8 +22,20 @@ constexpr std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// Elements of a comma-separated list (RFC 9110 §5.6.1), trimmed; empty
-// elements are skipped, as the RFC requires of recipients.
+// Calls fn with each element of a comma-separated list (RFC 9110 §5.6.1),
+// trimmed; empty elements are skipped, as the RFC requires of recipients.
+template <class Fn>
+constexpr void for_each_list_item(std::string_view value, Fn fn) {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    const auto item = trim_ows(value.substr(0, comma));
+    if (!item.empty()) fn(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+// The elements of a comma-separated list, as for_each_list_item sees them.
 std::vector<std::string_view> split_list(std::string_view value);
 
 }  // namespace bulwark::proxy
