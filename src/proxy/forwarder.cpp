@@ -91,7 +91,7 @@ struct request_body {
 awaitable<void> answer_continue(client_side& client) {
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
   client.stream.expires_after(client.idle_timeout);
-  co_await net::async_write(client.stream, net::buffer(continue_line), use_nothrow);
+  co_await write_all(client.stream, net::buffer(continue_line));
 }
 
 bool expects_continue(const request_message& request) {
@@ -124,9 +124,7 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
     message.body().data = client.scratch.data();
     message.body().size = client.scratch.size();
     client.stream.expires_at(to_asio(std::min(steady_now() + client.idle_timeout, ctx.deadline)));
-    auto [ec, n] = co_await http::async_read_some(client.stream, client.buffer, client.parser,
-                                                  use_nothrow);
-    if (ec == http::error::need_buffer) ec = {};
+    const auto ec = co_await read_some(client.stream, client.buffer, client.parser);
     if (ec) {
       ctx.error = error_source::client;
       co_return is_timeout(ec) ? problem(408, "timed out reading the request body", ctx.request_id)
@@ -148,7 +146,7 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
     const std::array<net::const_buffer, 2> buffers{
         net::buffer(client.head), body.kept ? net::buffer(*body.kept) : net::const_buffer{}};
     upstream.stream.expires_at(to_asio(try_deadline));
-    auto [ec, n] = co_await net::async_write(upstream.stream, buffers, use_nothrow);
+    const auto ec = co_await write_all(upstream.stream, buffers);
     if (!ec) co_return exchange_result{.body_bytes = body.kept ? body.kept->size() : 0};
     if (stale_reused(upstream, false, ec)) co_return exchange_result{.retry_fresh = true};
     ctx.error = error_source::upstream;
@@ -198,8 +196,7 @@ awaitable<exchange_result> read_response_header(request_context& ctx, upstream_c
     parser->body_limit(boost::none);
     if (head_request) parser->skip(true);
     upstream.stream.expires_at(to_asio(try_deadline));
-    auto [ec, n] = co_await http::async_read_header(upstream.stream, upstream.buffer, *parser,
-                                                    use_nothrow);
+    const auto ec = co_await read_header(upstream.stream, upstream.buffer, *parser);
     if (ec) {
       if (stale_reused(upstream, body_consumed, ec)) co_return exchange_result{.retry_fresh = true};
       ctx.error = error_source::upstream;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "proxy/deadline_stream.h"
+#include "proxy/stream_io.h"
 #include "proxy/net.h"
 
 namespace bulwark::proxy {
@@ -82,8 +83,7 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
       body.data = scratch.data();
       body.size = scratch.size();
       in.expires_at(expiry(deadlines.read_idle));
-      auto [ec, n] = co_await http::async_read_some(in, in_buffer, parser, use_nothrow);
-      if (ec == http::error::need_buffer) ec = {};
+      const auto ec = co_await read_some(in, in_buffer, parser);
       if (ec) {
         result.read_error = ec;
         co_return result;
@@ -96,7 +96,7 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
       const auto buffers =
           framer.frame(header_sent ? std::string_view{} : out.head, {scratch.data(), got}, last);
       out.stream.expires_at(expiry(deadlines.write_idle));
-      auto [ec, n] = co_await net::async_write(out.stream, buffers, use_nothrow);
+      const auto ec = co_await write_all(out.stream, buffers);
       if (ec) {
         result.write_error = ec;
         co_return result;
