@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "core/units.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
 
@@ -34,6 +35,9 @@ struct request_context {
   // The identity the auth phase established; rate limits keyed by `api_key`
   // and `jwt:<claim>` apply only when it is there (policy/ratelimit).
   std::string auth_key_id;  // the accepted API key's id; empty: none
+  // That key's rate override (store::key_identity::rate), applied by the rate
+  // limits keyed by `api_key`; nullopt: none.
+  std::optional<core::rate> auth_key_rate;
   std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
   // Fields every response to this request carries, whoever makes it (the
   // upstream or the gateway): RateLimit-Policy and RateLimit, say.

@@ -92,10 +92,11 @@ long long unix_now() {
 // --- keys by the CLI -------------------------------------------------------------------
 
 json cli_create(const std::string& db, const std::string& name, const std::string& scopes = "",
-                const std::string& expires = "") {
+                const std::string& expires = "", const std::string& rate = "") {
   std::vector<std::string> argv{binary_path("bulwark"), "keys", "create", "--name", name, "--db", db, "--json"};
   if (!scopes.empty()) argv.insert(argv.end(), {"--scopes", scopes});
   if (!expires.empty()) argv.insert(argv.end(), {"--expires", expires});
+  if (!rate.empty()) argv.insert(argv.end(), {"--rate", rate});
   process cli(std::move(argv));
   const auto code = cli.wait_exit(10s);
   if (code != 0) throw std::runtime_error("bulwark keys create failed:\n" + cli.describe());
@@ -135,6 +136,10 @@ class Auth : public ::testing::Test {
            "     auth: {api_key: required, scopes: [write]}}\n"
            "  - {name: jwt, match: {headers: {X-Route: jwt}}, upstream: demo,\n"
            "     auth: {jwt: required, scopes: [orders:read], subject_header: X-User}}\n"
+           "  - {name: metered, match: {headers: {X-Route: metered}}, upstream: demo,\n"
+           "     auth: {api_key: required},\n"
+           "     rate_limits: [{name: per-key, key: api_key, rate: 2/min},\n"
+           "                   {name: per-ip, key: client_ip, rate: 100/min}]}\n"
            "auth:\n"
            "  api_keys: {db: " + db_ + "}\n"
            "  jwt: {issuer: '" + issuer + "', audiences: [api], jwks_file: " + jwks_ +
@@ -377,6 +382,53 @@ TEST_F(Auth, AdminRefusesBadRequests) {
   EXPECT_EQ(admin("PUT", "/admin/keys").status, 405);
   EXPECT_EQ(admin("POST", "/admin/keys/zzzzzzzzzzzz/rotate", "").status, 404);
   EXPECT_EQ(admin("POST", "/admin/keys/zzzzzzzzzzzz/explode", "").status, 404);
+}
+
+// A key's rate override in the rate limits (`keys create --rate`): under a
+// `2/min` policy keyed by api_key, a `5/min` key is admitted 5 times and a key
+// without an override twice, each told its own quota in RateLimit-Policy; the
+// client_ip policy beside it keeps its rate. A rotated key (new id, same
+// override) starts with its own quota at the override's rate.
+TEST_F(Auth, AKeysRateOverrideIsItsQuotaInAnApiKeyPolicy) {
+  const auto premium = cli_create(db_, "premium", "", "", "5/min");
+  EXPECT_EQ(premium.at("rate"), "5/min");
+  const header_list as_premium{{"X-API-Key", premium.at("key").get<std::string>()}};
+  // Loaded by the watcher; the `required` route has no rate limits to spend.
+  ASSERT_TRUE(wait_for_status("required", as_premium, 200, 2000ms));
+  const auto plain = admin("POST", "/admin/keys", R"({"name":"plain"})");
+  ASSERT_EQ(plain.status, 201) << plain.body;
+  const header_list as_plain{{"X-API-Key", json::parse(plain.body).at("key").get<std::string>()}};
+
+  // Requests until the first refusal (at most 10); checks every field on the way.
+  const auto admitted_until_refused = [&](const header_list& headers, const std::string& policy,
+                                          const std::string& retry_after) {
+    int admitted = 0;
+    for (int i = 0; i < 10; ++i) {
+      const auto response = get("metered", headers);
+      EXPECT_EQ(response.header("RateLimit-Policy"), policy) << response.status;
+      if (response.status == 200) {
+        ++admitted;
+        continue;
+      }
+      EXPECT_EQ(response.status, 429) << response.body;
+      EXPECT_EQ(response.header("RateLimit"), R"("per-key";r=0;t=60)");
+      EXPECT_EQ(response.header("Retry-After"), retry_after);
+      break;
+    }
+    return admitted;
+  };
+  // 5/min: a unit every 12 s; 2/min: every 30 s.
+  EXPECT_EQ(admitted_until_refused(as_premium, R"("per-key";q=5;w=60, "per-ip";q=100;w=60)", "12"),
+            5);
+  EXPECT_EQ(admitted_until_refused(as_plain, R"("per-key";q=2;w=60, "per-ip";q=100;w=60)", "30"),
+            2);
+
+  const auto rotated = admin("POST", "/admin/keys/" + premium.at("id").get<std::string>() + "/rotate",
+                             R"({"grace":"0s"})");
+  ASSERT_EQ(rotated.status, 201) << rotated.body;
+  const header_list as_rotated{{"X-API-Key", json::parse(rotated.body).at("key").get<std::string>()}};
+  EXPECT_EQ(admitted_until_refused(as_rotated, R"("per-key";q=5;w=60, "per-ip";q=100;w=60)", "12"),
+            5);
 }
 
 TEST_F(Auth, Jwts) {

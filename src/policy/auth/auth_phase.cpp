@@ -300,7 +300,10 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
 
   // Rate limits key on every credential that verified, whichever one speaks
   // for the caller upstream.
-  if (key) ctx.auth_key_id = key->id;
+  if (key) {
+    ctx.auth_key_id = key->id;
+    ctx.auth_key_rate = key->rate;  // the limits keyed by api_key apply it
+  }
   if (token) {
     for (const auto& claim : rules.claims) {
       if (auto value = token->claim(claim)) ctx.jwt_claims.emplace(claim, std::string(*value));

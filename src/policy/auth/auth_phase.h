@@ -62,8 +62,9 @@ class auth_phase final : public proxy::request_phase {
   proxy::awaitable<proxy::phase_result> on_request(proxy::request_context& ctx) override;
 
   // The decision at wall-clock `now` (expiry of keys and tokens): what
-  // on_request does. Sets ctx.auth_key_id / ctx.jwt_claims when a credential
-  // verified, edits the request's fields, and fills ctx.answer on refusal.
+  // on_request does. Sets ctx.auth_key_id and ctx.auth_key_rate (the key's
+  // rate override) / ctx.jwt_claims when a credential verified, edits the
+  // request's fields, and fills ctx.answer on refusal.
   proxy::phase_result decide(proxy::request_context& ctx,
                              std::chrono::system_clock::time_point now) const;
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace bulwark::policy::ratelimit {
 namespace {
@@ -15,6 +18,52 @@ std::uint64_t whole_seconds_up(std::int64_t ns) {
 
 bool keyed_once(const config::limit_key& key) {
   return key.source == config::limit_key::kind::route || key.source == config::limit_key::kind::global;
+}
+
+bool same_limits(const core::rate_limit_spec& a, const core::rate_limit_spec& b) {
+  return a.count == b.count && a.per == b.per && a.burst == b.burst;
+}
+
+// The table key of an api_key policy: the key, then the rate its limiter is
+// built at, then a tag byte:
+//   <key> 0x00                        the policy's rate
+//   <key> <count:8> <per ns:8> 0x01   the override count/per
+// Every key of such a table is built here, so the tag is always the last byte
+// and the factory reads the rate back unambiguously, whatever bytes the key
+// holds. So a key whose override changes (the cache reloaded another rate for
+// its id) finds another entry, built at the new rate with a full quota (as a
+// changed policy starts full after a reload); the entry at the old rate is no
+// longer used and ages out like any idle key, within max_keys. A rotated key
+// has a new id, hence its own entry anyway. A 12-character key id with its
+// rate is 29 bytes: still inline in its table slot (40 bytes).
+constexpr char policy_rate_tag = '\0';
+constexpr char override_tag = '\1';
+constexpr std::size_t rate_bytes = 2 * sizeof(std::uint64_t);
+
+// In a per-thread buffer, so that no allocation happens once it has grown to
+// the longest key; the view lives until the next call on this thread, and the
+// table copies the key it keeps.
+std::string_view rated_key(std::string_view key, const std::optional<core::rate>& rate) {
+  thread_local std::string buffer;
+  buffer.assign(key);
+  if (!rate) {
+    buffer += policy_rate_tag;
+    return buffer;
+  }
+  const std::uint64_t words[2] = {rate->count, static_cast<std::uint64_t>(rate->per.count())};
+  char bytes[rate_bytes];
+  std::memcpy(bytes, words, rate_bytes);
+  buffer.append(bytes, rate_bytes);
+  buffer += override_tag;
+  return buffer;
+}
+
+// The override a rated key names; nullopt for the policy's rate.
+std::optional<core::rate> rate_named_by(std::string_view table_key) {
+  if (table_key.size() <= rate_bytes || table_key.back() != override_tag) return std::nullopt;
+  std::uint64_t words[2];
+  std::memcpy(words, table_key.data() + table_key.size() - 1 - rate_bytes, rate_bytes);
+  return core::rate{words[0], core::duration{static_cast<std::int64_t>(words[1])}};
 }
 
 }  // namespace
@@ -37,14 +86,43 @@ core::rate_limit_spec spec_of(const config::rate_limit_policy& policy) {
 }
 
 quota_policy describe(const config::rate_limit_policy& policy) {
-  const auto spec = spec_of(policy);
-  if (policy.algorithm == config::limit_algorithm::sliding_window) {
+  return describe(spec_of(policy), policy.algorithm);
+}
+
+quota_policy describe(const core::rate_limit_spec& spec, config::limit_algorithm algorithm) {
+  if (algorithm == config::limit_algorithm::sliding_window) {
     return {spec.count, whole_seconds_up(spec.per.count())};
   }
   // burst * T with T rounded up as the limiters round it; checked_emission_interval
   // guarantees the product fits.
   const auto interval = core::detail::checked_emission_interval(spec);
   return {spec.burst, whole_seconds_up(static_cast<std::int64_t>(spec.burst) * interval)};
+}
+
+std::optional<core::rate_limit_spec> override_spec(const core::rate_limit_spec& policy,
+                                                   config::limit_algorithm algorithm,
+                                                   const core::rate& rate) noexcept {
+  if (rate.count == 0 || rate.per.count() <= 0 || rate.per.count() >= core::detail::max_span_ns ||
+      policy.count == 0 || policy.burst == 0) {
+    return std::nullopt;
+  }
+  __extension__ using wide = unsigned __int128;
+  const wide burst =
+      (static_cast<wide>(rate.count) * policy.burst + policy.count - 1) / policy.count;
+  if (burst > std::numeric_limits<std::uint64_t>::max()) return std::nullopt;
+  const core::rate_limit_spec spec{rate.count, rate.per, static_cast<std::uint64_t>(burst)};
+  if (algorithm == config::limit_algorithm::sliding_window) {
+    if (spec.count > core::sliding_window::max_count) return std::nullopt;
+    return spec;
+  }
+  // What checked_emission_interval requires, without its exception: the time
+  // per unit, rounded up, times the burst fits in 2^62 ns.
+  const auto per = static_cast<std::uint64_t>(spec.per.count());
+  const std::uint64_t interval = per / spec.count + (per % spec.count != 0 ? 1 : 0);
+  if (spec.burst > static_cast<std::uint64_t>(core::detail::max_span_ns) / interval) {
+    return std::nullopt;
+  }
+  return spec;
 }
 
 limiter_cell::any_limiter limiter_cell::make(const core::rate_limit_spec& spec,
@@ -60,9 +138,12 @@ limiter_cell::any_limiter limiter_cell::make(const core::rate_limit_spec& spec,
   return any_limiter(std::in_place_type<core::token_bucket>, spec);
 }
 
-policy_state::policy_state(const config::rate_limit_policy& policy) {
-  const auto spec = spec_of(policy);
-  const auto algorithm = policy.algorithm;
+policy_state::policy_state(const config::rate_limit_policy& policy)
+    : spec_(spec_of(policy)),
+      algorithm_(policy.algorithm),
+      rate_overrides_(policy.key.source == config::limit_key::kind::api_key) {
+  const auto spec = spec_;
+  const auto algorithm = algorithm_;
   if (keyed_once(policy.key)) {
     single_.emplace(spec, algorithm);
     return;
@@ -70,20 +151,58 @@ policy_state::policy_state(const config::rate_limit_policy& policy) {
   // Build one limiter now so that a spec the algorithm refuses (a sliding
   // window over 2^20 - 1) fails here, at configuration time, not per key.
   limiter_cell probe(spec, algorithm);
+  const std::size_t max_keys = policy.max_keys == 0 ? 1 : policy.max_keys;
+  if (!rate_overrides_) {
+    table_ = std::make_unique<core::key_table<limiter_cell>>(
+        max_keys, [spec, algorithm](std::string_view) { return limiter_cell(spec, algorithm); });
+    return;
+  }
+  // find() names only overrides that override_spec() accepts, so value_or
+  // never picks the policy's spec for a tagged key; it keeps the factory
+  // from throwing on the request path all the same.
   table_ = std::make_unique<core::key_table<limiter_cell>>(
-      policy.max_keys == 0 ? 1 : policy.max_keys,
-      [spec, algorithm](std::string_view) { return limiter_cell(spec, algorithm); });
+      max_keys, [spec, algorithm](std::string_view table_key) {
+        const auto rate = rate_named_by(table_key);
+        return limiter_cell(rate ? override_spec(spec, algorithm, *rate).value_or(spec) : spec,
+                            algorithm);
+      });
 }
 
-policy_state::pinned policy_state::find(std::string_view key) {
+std::optional<policy_state::applied_override> policy_state::override_for(
+    const std::optional<core::rate>& rate) const noexcept {
+  if (!rate_overrides_ || !rate) return std::nullopt;
+  const auto spec = override_spec(spec_, algorithm_, *rate);
+  // An override that changes nothing shares the key's entry at the policy's rate.
+  if (!spec || same_limits(*spec, spec_)) return std::nullopt;
+  return applied_override{*rate, *spec};
+}
+
+policy_state::pinned policy_state::find(std::string_view key,
+                                        const std::optional<core::rate>& rate) {
   pinned found;
   if (single_) {
     found.limiter_ = &single_->get();
     return found;
   }
-  found.hold_ = table_->get(key);
+  if (!rate_overrides_) {
+    found.hold_ = table_->get(key);
+  } else {
+    const auto applied = override_for(rate);
+    if (applied) found.override_quota_ = describe(applied->spec, algorithm_);
+    found.hold_ = table_->get(
+        rated_key(key, applied ? std::optional<core::rate>(applied->rate) : std::nullopt));
+  }
   found.limiter_ = &found.hold_->get();
   return found;
+}
+
+bool policy_state::contains_for_test(std::string_view key,
+                                     const std::optional<core::rate>& rate) const {
+  if (!table_) return true;
+  if (!rate_overrides_) return table_->contains(key);
+  const auto applied = override_for(rate);
+  return table_->contains(
+      rated_key(key, applied ? std::optional<core::rate>(applied->rate) : std::nullopt));
 }
 
 }  // namespace bulwark::policy::ratelimit

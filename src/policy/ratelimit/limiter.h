@@ -8,6 +8,12 @@
 //
 // policy_state is what carried_state keeps across reloads: an unchanged
 // policy keeps its object, so its buckets keep their tokens.
+//
+// A policy keyed by `api_key` limits a key that carries a rate override
+// (`bulwark keys create --rate`) at that rate (override_spec); its table keys
+// each limiter by the key AND the rate it was built at, so a key whose
+// override changes gets a new limiter at the new rate (see rated_key in
+// limiter.cpp).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +27,7 @@
 #include "core/key_table.h"
 #include "core/sliding_window.h"
 #include "core/token_bucket.h"
+#include "core/units.h"
 
 namespace bulwark::policy::ratelimit {
 
@@ -43,6 +50,28 @@ struct quota_policy {
   std::uint64_t window_seconds = 0;
 };
 quota_policy describe(const config::rate_limit_policy& policy);
+quota_policy describe(const core::rate_limit_spec& spec, config::limit_algorithm algorithm);
+
+// The spec a key with the rate override `rate` is limited at, under a policy
+// of spec `policy` enforced by `algorithm`. The override replaces the rate;
+// the burst keeps the policy's proportion to its count:
+//   burst = ceil(rate.count * policy.burst / policy.count).
+// So under a policy whose burst is the default (its rate's count), a key with
+// `--rate 100/s` is limited exactly as by `rate: 100/s`: 100 at once, 100 per
+// second, advertised q=100;w=1. That is what the key's owner reads into
+// "100/s", and what Envoy (a token bucket per descriptor, or requests_per_unit
+// per unit) and Kong (a limit per consumer per window) give. A policy written
+// with a smoothing burst (`100/s, burst: 10`) or a generous one (`10/s,
+// burst: 50`) keeps that shape at the key's rate. Keeping the policy's burst
+// as is would not: a `1/s` key under a `100/s` policy could send 100 at once,
+// and a `1000/s` key under `10/s` would be refused beyond 10 at once and told
+// q=10;w=1.
+// nullopt when no limiter of `algorithm` can honour the result (a sliding
+// window's count over 2^20 - 1, burst x per/count over 2^62 ns): the key then
+// gets the policy's own spec. Allocates nothing, throws nothing.
+std::optional<core::rate_limit_spec> override_spec(const core::rate_limit_spec& policy,
+                                                   config::limit_algorithm algorithm,
+                                                   const core::rate& rate) noexcept;
 
 // One key's limiter, of the policy's algorithm.
 class limiter_cell {
@@ -67,28 +96,50 @@ class policy_state {
   // Throws std::invalid_argument like spec_of().
   explicit policy_state(const config::rate_limit_policy& policy);
 
-  // The limiter of `key`, kept alive while the pin is held even if the key is
+  // The limiter of a key, kept alive while the pin is held even if the key is
   // evicted meanwhile (so a refund reaches the limiter the admission took from).
   class pinned {
    public:
     core::rate_limiter* operator->() const { return limiter_; }
     core::rate_limiter& operator*() const { return *limiter_; }
+    // What RateLimit-Policy advertises for this key when a rate override
+    // applied to it; nullopt when it is limited at the policy's own rate.
+    const std::optional<quota_policy>& override_quota() const { return override_quota_; }
 
    private:
     friend class policy_state;
     core::rate_limiter* limiter_ = nullptr;
     core::key_table<limiter_cell>::handle hold_;
+    std::optional<quota_policy> override_quota_;
   };
 
-  // Created with a full quota if absent; counts as a use of the key.
-  pinned find(std::string_view key);
+  // The limiter of `key`, created with a full quota if absent; counts as a use
+  // of the key. `rate`, the key's rate override, counts only in a policy keyed
+  // by `api_key` (every other ignores it) and only when override_spec() can
+  // honour it. Allocates nothing on a hit beyond what the table does.
+  pinned find(std::string_view key, const std::optional<core::rate>& rate = std::nullopt);
 
   bool single_key() const { return single_.has_value(); }
   // Keys held now (1 for a single-key policy), at most the policy's max_keys.
+  // A key held at two rates (its override changed) counts twice until the
+  // older one ages out.
   std::size_t size() const { return table_ ? table_->size() : 1; }
-  bool contains_for_test(std::string_view key) const { return !table_ || table_->contains(key); }
+  bool contains_for_test(std::string_view key,
+                         const std::optional<core::rate>& rate = std::nullopt) const;
 
  private:
+  struct applied_override {
+    core::rate rate;
+    core::rate_limit_spec spec;
+  };
+  // The override this policy applies for a key's `rate`; nullopt when the key
+  // is limited at the policy's own rate.
+  std::optional<applied_override> override_for(
+      const std::optional<core::rate>& rate) const noexcept;
+
+  core::rate_limit_spec spec_;
+  config::limit_algorithm algorithm_;
+  bool rate_overrides_ = false;  // keyed by api_key: table keys carry the rate
   std::optional<limiter_cell> single_;
   std::unique_ptr<core::key_table<limiter_cell>> table_;
 };

@@ -75,9 +75,11 @@ policy_set::policy_set(const config::route& route, proxy::carried_state::generat
       throw std::invalid_argument("rate limit \"" + settings.name +
                                   "\": the name must be printable ASCII to appear in RateLimit fields");
     }
-    policy p{.name = settings.name, .key = settings.key, .state = nullptr, .metrics = std::nullopt};
+    policy p{.name = settings.name, .key = settings.key, .state = nullptr, .quota = {},
+             .metrics = std::nullopt};
     try {
-      quotas.push_back({settings.name, describe(settings)});
+      p.quota = describe(settings);
+      quotas.push_back({settings.name, p.quota});
       auto make = [&settings] { return std::make_shared<policy_state>(settings); };
       p.state = settings.key.source == kind::global
                     ? states.obtain<policy_state>("ratelimit-global", settings.name, settings, make)
@@ -93,20 +95,42 @@ policy_set::policy_set(const config::route& route, proxy::carried_state::generat
   policy_field_ = format_policy_field(quotas).value_or(std::string());
 }
 
+struct policy_set::applied {
+  const policy* settings;
+  policy_state::pinned limiter;
+  core::rate_limit_decision decision;
+};
+
+// Only a request whose override applied pays for a field of its own.
+std::string policy_set::policy_field_for(std::span<const applied> applying) const {
+  const bool overridden = std::any_of(applying.begin(), applying.end(), [](const applied& a) {
+    return a.limiter.override_quota().has_value();
+  });
+  if (!overridden) return policy_field_;
+  std::vector<named_quota> quotas;
+  quotas.reserve(policies_.size());
+  for (const auto& p : policies_) quotas.push_back({p.name, p.quota});
+  for (const auto& a : applying) {
+    if (const auto& quota = a.limiter.override_quota()) {
+      quotas[static_cast<std::size_t>(a.settings - policies_.data())].quota = *quota;
+    }
+  }
+  // The names passed when the set was built and numbers are clamped: cannot fail.
+  return format_policy_field(quotas).value_or(policy_field_);
+}
+
 verdict policy_set::evaluate(const request_keys& request, core::time_point now,
                              std::size_t thread) const {
-  struct applied {
-    const policy* settings;
-    policy_state::pinned limiter;
-    core::rate_limit_decision decision;
-  };
   std::vector<applied> applying;
   applying.reserve(policies_.size());
   for (const auto& p : policies_) {
     auto key = key_of(p.key, request);
-    if (key) applying.push_back({&p, p.state->find(*key), {}});
+    // The key's rate override goes along; find() applies it only where the
+    // key is what is counted.
+    if (key) applying.push_back({&p, p.state->find(*key, request.api_key_rate()), {}});
   }
   verdict result;
+  result.policy_field = policy_field_for(applying);
   if (applying.empty()) return result;
 
   // Refusal: every refusing policy counts a deny; the field and Retry-After

@@ -22,16 +22,25 @@
 // claim. A policy keyed by a credential limits the holders of credentials:
 // anonymous traffic is not lumped under one key, where a single client could
 // exhaust everybody's quota; limit it with a client_ip policy beside it.
+//
+// A key's rate override (DESIGN.md §2 "per key: ... optional rate override")
+// applies in the policies keyed by `api_key`, and in no other: there the key
+// is limited at its own rate (policy_state::find, override_spec in
+// limiter.h), and this request's RateLimit-Policy shows that policy's q and w
+// from the override. The route's own field, with every policy's rate, is
+// built once; only a request whose override applied formats its own.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "core/units.h"
 #include "observe/gateway_metrics.h"
 #include "policy/ratelimit/limiter.h"
 #include "proxy/carried_state.h"
@@ -45,6 +54,9 @@ class request_keys {
   virtual ~request_keys() = default;
   virtual std::string client_ip() const = 0;
   virtual std::optional<std::string_view> api_key_id() const = 0;
+  // The accepted API key's rate override; nullopt when it has none (or there
+  // is no key).
+  virtual std::optional<core::rate> api_key_rate() const = 0;
   virtual std::optional<std::string_view> jwt_claim(std::string_view claim) const = 0;
   virtual std::optional<std::string_view> header(std::string_view name) const = 0;
 };
@@ -62,6 +74,10 @@ struct verdict {
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
 
   bool allowed = true;
+  // The value of the RateLimit-Policy field for this request: the route's
+  // (policy_set::policy_field), with the quota of a key's rate override in
+  // place of its policy's where one applied.
+  std::string policy_field;
   // The value of the RateLimit field, for the policy closest to refusal (the
   // refusing one when refused); empty when no policy applied.
   std::string limit_field;
@@ -85,7 +101,8 @@ class policy_set {
 
   verdict evaluate(const request_keys& request, core::time_point now, std::size_t thread) const;
 
-  // The value of the RateLimit-Policy field: one member per policy.
+  // The value of the RateLimit-Policy field: one member per policy, at the
+  // policies' own rates.
   const std::string& policy_field() const { return policy_field_; }
   const std::string& policy_name(std::size_t index) const { return policies_[index].name; }
   std::size_t size() const { return policies_.size(); }
@@ -96,8 +113,12 @@ class policy_set {
     std::string name;
     config::limit_key key;
     std::shared_ptr<policy_state> state;
+    quota_policy quota;  // advertised at the policy's own rate
     std::optional<observe::rate_limit_metrics> metrics;
   };
+  struct applied;
+
+  std::string policy_field_for(std::span<const applied> applying) const;
 
   void record(const policy& p, std::size_t thread, observe::limit_decision decision) const {
     if (p.metrics) p.metrics->record(thread, decision);

@@ -30,6 +30,7 @@ class context_keys final : public request_keys {
     if (ctx_.auth_key_id.empty()) return std::nullopt;
     return std::string_view{ctx_.auth_key_id};
   }
+  std::optional<core::rate> api_key_rate() const override { return ctx_.auth_key_rate; }
   std::optional<std::string_view> jwt_claim(std::string_view claim) const override {
     const auto found = ctx_.jwt_claims.find(claim);
     if (found == ctx_.jwt_claims.end()) return std::nullopt;
@@ -80,7 +81,7 @@ proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
 
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);
-  ctx.response_headers.emplace_back(policy_field_name, policies.policy_field());
+  ctx.response_headers.emplace_back(policy_field_name, std::move(verdict.policy_field));
   if (verdict.limit_field.empty()) return proxy::phase_result::proceed;  // no policy applied
   ctx.response_headers.emplace_back(limit_field_name, verdict.limit_field);
   ctx.ratelimit = verdict.allowed ? "allow" : "deny";

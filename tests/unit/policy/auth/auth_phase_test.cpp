@@ -129,6 +129,7 @@ class AuthPhaseTest : public ::testing::Test {
     proxy::phase_result result;
     std::optional<proxy::local_response> answer;
     std::string key_id;
+    std::optional<core::rate> key_rate;
     std::map<std::string, std::string, std::less<>> claims;
     proxy::request_message request;  // as it would go upstream
 
@@ -161,6 +162,7 @@ class AuthPhaseTest : public ::testing::Test {
     out.result = phase->decide(ctx, now);
     out.answer = ctx.answer;
     out.key_id = ctx.auth_key_id;
+    out.key_rate = ctx.auth_key_rate;
     out.claims = ctx.jwt_claims;
     return out;
   }
@@ -205,6 +207,28 @@ TEST_F(AuthPhaseTest, ValidKeyInHeaderPassesWithItsIdentityAndIsNotForwarded) {
   EXPECT_EQ(out.upstream("X-Auth-Scopes"), "read");
   EXPECT_EQ(out.upstream("X-API-Key"), "<absent>");
   EXPECT_EQ(out.request.count("X-Auth-Subject"), 1u);
+}
+
+// The key's rate override goes to the rate limits with its id; the rate the
+// cache holds now is what the next request carries.
+TEST_F(AuthPhaseTest, TheKeysRateOverrideGoesIntoTheContext) {
+  EXPECT_EQ(send("keys", with({{"X-API-Key", active.text}})).key_rate, std::nullopt);
+  auto metered = make_key("metered", {"read"});
+  metered.entry.rate = "100/s";
+  cache->load({active.entry, metered.entry});
+  const auto out = send("keys", with({{"Authorization", "Bearer " + metered.text}}));
+  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  EXPECT_EQ(out.key_id, metered.entry.id);
+  EXPECT_EQ(out.key_rate, (core::rate{100, 1s}));
+  metered.entry.rate = "5/min";
+  cache->load({active.entry, metered.entry});
+  EXPECT_EQ(send("keys", with({{"X-API-Key", metered.text}})).key_rate, (core::rate{5, 60s}));
+  // A refused key leaves nothing for the rate limits.
+  metered.entry.revoked = true;
+  cache->load({active.entry, metered.entry});
+  const auto refused = send("keys", with({{"X-API-Key", metered.text}}));
+  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  EXPECT_EQ(refused.key_rate, std::nullopt);
 }
 
 TEST_F(AuthPhaseTest, KeyAsBearerTokenPassesAndAuthorizationIsRemoved) {

@@ -1,6 +1,7 @@
 // The rate-limit phase on a real request context: the fields on admitted
-// responses, the 429 answer, the client address through trusted proxies,
-// routes without limits, and a policy that cannot be built.
+// responses, the 429 answer, an API key's rate override from the context, the
+// client address through trusted proxies, routes without limits, and a policy
+// that cannot be built.
 #include "policy/ratelimit/ratelimit_phase.h"
 
 #include <gtest/gtest.h>
@@ -57,6 +58,8 @@ class RateLimitPhaseTest : public ::testing::Test {
                                .thread = 0};
     ctx.request_id = "req-1";
     ctx.route = route;
+    ctx.auth_key_id = key_id;
+    ctx.auth_key_rate = key_rate;
     outcome out;
     out.result = phase->decide(ctx, start);
     proxy::http::response_header<> upstream_response;
@@ -73,6 +76,9 @@ class RateLimitPhaseTest : public ::testing::Test {
   proxy::carried_state::generation generation = carried.next();
   std::vector<std::string> problems;
   std::unique_ptr<ratelimit_phase> phase;
+  // What the auth phase would have put in the context.
+  std::string key_id;
+  std::optional<core::rate> key_rate;
 };
 
 TEST_F(RateLimitPhaseTest, AdmittedResponsesCarryBothFields) {
@@ -101,6 +107,35 @@ TEST_F(RateLimitPhaseTest, ARefusalIs429ProblemWithRetryAfterAndTheFields) {
   EXPECT_EQ(field(refused.answer->headers, "RateLimit-Policy"), R"("per-ip";q=2;w=60)");
   EXPECT_EQ(field(refused.answer->headers, "RateLimit"), R"("per-ip";r=0;t=60)");
   EXPECT_EQ(refused.decision, "deny");
+}
+
+// The accepted key's rate override reaches the phase through the context:
+// admissions, the refusal and both fields follow it.
+TEST_F(RateLimitPhaseTest, TheKeysRateOverrideFromTheContextApplies) {
+  config.routes.push_back(make_route("keyed", {make_policy("per-key", kind::api_key, 1, 60s)}));
+  build();
+  const config::route* keyed = &config.routes[2];
+  key_id = "k1";
+  key_rate = core::rate{3, 60s};
+  for (int i = 0; i < 3; ++i) {
+    const auto out = send("198.51.100.7", keyed);
+    EXPECT_EQ(out.result, proxy::phase_result::proceed) << i;
+    EXPECT_EQ(field(out.response_headers, "RateLimit-Policy"), R"("per-key";q=3;w=60)");
+    EXPECT_EQ(out.policy_on_upstream_response, R"("per-key";q=3;w=60)");
+  }
+  const auto refused = send("198.51.100.7", keyed);
+  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  ASSERT_TRUE(refused.answer);
+  EXPECT_EQ(refused.answer->status, 429u);
+  EXPECT_EQ(field(refused.answer->headers, "Retry-After"), "20");  // a unit per 20 s, not 60 s
+  EXPECT_EQ(field(refused.answer->headers, "RateLimit-Policy"), R"("per-key";q=3;w=60)");
+  EXPECT_EQ(field(refused.answer->headers, "RateLimit"), R"("per-key";r=0;t=60)");
+
+  key_rate.reset();  // the same key without its override: the policy's rate
+  const auto plain = send("198.51.100.7", keyed);
+  EXPECT_EQ(plain.result, proxy::phase_result::proceed);
+  EXPECT_EQ(field(plain.response_headers, "RateLimit-Policy"), R"("per-key";q=1;w=60)");
+  EXPECT_EQ(send("198.51.100.7", keyed).result, proxy::phase_result::respond);
 }
 
 TEST_F(RateLimitPhaseTest, ForwardedForCountsOnlyBehindATrustedProxy) {

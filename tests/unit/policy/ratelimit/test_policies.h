@@ -45,6 +45,7 @@ class fake_request final : public request_keys {
  public:
   std::string ip = "192.0.2.1";
   std::optional<std::string> key_id;
+  std::optional<core::rate> key_rate;  // the key's rate override
   std::map<std::string, std::string, std::less<>> claims;
   std::map<std::string, std::string, std::less<>> headers;
 
@@ -53,6 +54,7 @@ class fake_request final : public request_keys {
     if (!key_id) return std::nullopt;
     return std::string_view{*key_id};
   }
+  std::optional<core::rate> api_key_rate() const override { return key_rate; }
   std::optional<std::string_view> jwt_claim(std::string_view claim) const override {
     const auto found = claims.find(claim);
     if (found == claims.end()) return std::nullopt;
