@@ -40,7 +40,8 @@ struct request_context {
   std::optional<core::rate> auth_key_rate;
   std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
   // Fields every response to this request carries, whoever makes it (the
-  // upstream or the gateway): RateLimit-Policy and RateLimit, say.
+  // upstream or the gateway): the request id, RateLimit-Policy and
+  // RateLimit, say. They replace the upstream's fields of the same names.
   std::vector<std::pair<std::string, std::string>> response_headers;
   // The rate-limit decision for the access log: "allow" or "deny"; unset when
   // no rate limit applied.

@@ -4,7 +4,7 @@
 
 namespace bulwark::proxy {
 
-awaitable<phase_result> request_id_phase::on_request(request_context& ctx) {
+phase_result request_id_phase::on_request(request_context& ctx) {
   auto& fields = ctx.request;
   const auto sent = fields.find(header_);
   if (sent != fields.end() && observe::is_acceptable_request_id(sent->value()) &&
@@ -14,14 +14,11 @@ awaitable<phase_result> request_id_phase::on_request(request_context& ctx) {
     ctx.request_id = observe::make_request_id();
     fields.set(header_, ctx.request_id);
   }
-  co_return phase_result::proceed;
+  ctx.response_headers.emplace_back(header_, ctx.request_id);
+  return phase_result::proceed;
 }
 
-void request_id_phase::on_response(request_context& ctx, http::response_header<>& response) {
-  response.set(header_, ctx.request_id);
-}
-
-awaitable<phase_result> route_phase::on_request(request_context& ctx) {
+phase_result route_phase::on_request(request_context& ctx) {
   const auto& request = ctx.request;
   const auto host = request.find(http::field::host);
   request_view view{
@@ -36,10 +33,10 @@ awaitable<phase_result> route_phase::on_request(request_context& ctx) {
   ctx.route = router_.match(view);
   if (ctx.route == nullptr) {
     ctx.answer = problem(404, "no route matches this request", ctx.request_id);
-    co_return phase_result::respond;
+    return phase_result::respond;
   }
   ctx.deadline = ctx.start + ctx.route->timeout;
-  co_return phase_result::proceed;
+  return phase_result::proceed;
 }
 
 }  // namespace bulwark::proxy

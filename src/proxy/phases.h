@@ -5,13 +5,13 @@
 
 namespace bulwark::proxy {
 
-// Keeps a sane client-sent id (DESIGN.md §6), or makes one.
+// Keeps a sane client-sent id (DESIGN.md §6), or makes one; either way the
+// upstream request and the response carry it.
 class request_id_phase final : public request_phase {
  public:
   explicit request_id_phase(std::string header_name) : header_(std::move(header_name)) {}
   std::string_view name() const override { return "request_id"; }
-  awaitable<phase_result> on_request(request_context& ctx) override;
-  void on_response(request_context& ctx, http::response_header<>& response) override;
+  phase_result on_request(request_context& ctx) override;
 
  private:
   std::string header_;
@@ -22,7 +22,7 @@ class route_phase final : public request_phase {
  public:
   explicit route_phase(const std::vector<config::route>& routes) : router_(routes) {}
   std::string_view name() const override { return "route"; }
-  awaitable<phase_result> on_request(request_context& ctx) override;
+  phase_result on_request(request_context& ctx) override;
 
  private:
   router router_;

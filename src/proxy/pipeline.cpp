@@ -54,12 +54,20 @@ const observe::upstream_metrics* pipeline::upstream_metrics(std::size_t upstream
   return upstream_index < upstream_metrics_.size() ? &upstream_metrics_[upstream_index] : nullptr;
 }
 
-awaitable<phase_result> pipeline::run_request_phases(request_context& ctx) const {
-  for (const auto& phase : phases_) {
-    const auto result = co_await phase->on_request(ctx);
-    if (result == phase_result::respond) co_return phase_result::respond;
+phase_result pipeline::run_request_phases(request_context& ctx, std::size_t& next) const {
+  for (; next < phases_.size(); ++next) {
+    const auto result = phases_[next]->on_request(ctx);
+    if (result != phase_result::proceed) return result;
   }
-  co_return phase_result::proceed;
+  return phase_result::proceed;
+}
+
+awaitable<phase_result> pipeline::finish_waiting_phase(request_context& ctx,
+                                                       std::size_t& next) const {
+  const auto finished = co_await phases_[next]->finish(ctx);
+  if (finished != phase_result::proceed) co_return finished;
+  ++next;
+  co_return run_request_phases(ctx, next);
 }
 
 void pipeline::run_response_phases(request_context& ctx, http::response_header<>& response) const {

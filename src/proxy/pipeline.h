@@ -1,8 +1,15 @@
-// The request phases (DESIGN.md §1): request id, route, and later auth, rate
-// limit and cache lookup. Each phase has one narrow interface: it continues,
-// or answers the request itself by filling `ctx.answer`. After the phases the
-// session forwards the request upstream (forwarder.h); on the way back each
-// phase sees the response header in reverse order.
+// The request phases (DESIGN.md §1): request id, route, auth, rate limit,
+// fault injection, and later cache lookup. Each phase has one narrow
+// interface: it continues, answers the request itself by filling
+// `ctx.answer`, or says it must wait (for time, or I/O such as a shared
+// cache) and finishes in a coroutine. After the phases the session forwards
+// the request upstream (forwarder.h); on the way back each phase sees the
+// response header in reverse order.
+//
+// Deciding is a plain call because nearly every phase decides from memory:
+// a coroutine per phase per request (a frame allocated, a resumption through
+// Asio) cost more than the decisions themselves. Envoy's filters have the
+// same shape: continue, or stop and resume later.
 //
 // A pipeline is built once per configuration snapshot and shared by all
 // workers, so phases hold only immutable configuration; per-request state
@@ -21,15 +28,17 @@
 
 namespace bulwark::proxy {
 
-enum class phase_result { proceed, respond };
+// `wait`: the phase must wait before it decides; the pipeline then co_awaits
+// its finish().
+enum class phase_result { proceed, respond, wait };
 
 class request_phase {
  public:
   virtual ~request_phase() = default;
   virtual std::string_view name() const = 0;
-  // Asynchronous so that phases with I/O (a shared cache lookup) fit the same
-  // shape; a phase that decides at once simply does not suspend.
-  virtual awaitable<phase_result> on_request(request_context& ctx) = 0;
+  virtual phase_result on_request(request_context& ctx) = 0;
+  // The rest of a phase whose on_request returned wait: proceed or respond.
+  virtual awaitable<phase_result> finish(request_context&) { co_return phase_result::proceed; }
   // The upstream response header, before it is written to the client.
   virtual void on_response(request_context&, http::response_header<>&) {}
 };
@@ -67,8 +76,13 @@ class pipeline {
     return route_resilience_[route_index];
   }
 
-  // Runs the phases in order; respond as soon as one answers.
-  awaitable<phase_result> run_request_phases(request_context& ctx) const;
+  // Runs the phases in order from `next`, until one answers (respond) or
+  // must wait (wait, with `next` at that phase), or all let the request
+  // through (proceed).
+  phase_result run_request_phases(request_context& ctx, std::size_t& next) const;
+  // Finishes the phase `next` waits in, then runs the following ones as
+  // run_request_phases does.
+  awaitable<phase_result> finish_waiting_phase(request_context& ctx, std::size_t& next) const;
   void run_response_phases(request_context& ctx, http::response_header<>& response) const;
 
  private:

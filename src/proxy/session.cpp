@@ -238,7 +238,9 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
     co_return kept;
   }
   const auto& phases = *snapshot.phases;
-  const auto decided = co_await phases.run_request_phases(ctx);
+  std::size_t next_phase = 0;
+  auto decided = phases.run_request_phases(ctx, next_phase);
+  while (decided == phase_result::wait) decided = co_await phases.finish_waiting_phase(ctx, next_phase);
   if (decided == phase_result::respond) {
     const bool keep = wants_keep_alive && parser.is_done();
     const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, keep, outcome);

@@ -165,10 +165,10 @@ void auth_phase::prepare_routes(const config::gateway_config& config) {
   }
 }
 
-proxy::awaitable<proxy::phase_result> auth_phase::on_request(proxy::request_context& ctx) {
+proxy::phase_result auth_phase::on_request(proxy::request_context& ctx) {
   const auto result = decide(ctx, wall_clock::now());
   if (result == proxy::phase_result::respond) ctx.auth = "denied";
-  co_return result;
+  return result;
 }
 
 proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::time_point now) const {

@@ -59,7 +59,7 @@ class auth_phase final : public proxy::request_phase {
              std::shared_ptr<jwks_source> jwks);
 
   std::string_view name() const override { return "auth"; }
-  proxy::awaitable<proxy::phase_result> on_request(proxy::request_context& ctx) override;
+  proxy::phase_result on_request(proxy::request_context& ctx) override;
 
   // The decision at wall-clock `now` (expiry of keys and tokens): what
   // on_request does. Sets ctx.auth_key_id and ctx.auth_key_rate (the key's

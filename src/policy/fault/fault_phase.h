@@ -12,7 +12,11 @@ namespace bulwark::policy {
 class fault_phase final : public proxy::request_phase {
  public:
   std::string_view name() const override { return "fault"; }
-  proxy::awaitable<proxy::phase_result> on_request(proxy::request_context& ctx) override;
+  proxy::phase_result on_request(proxy::request_context& ctx) override;
+  proxy::awaitable<proxy::phase_result> finish(proxy::request_context& ctx) override;
+
+ private:
+  static proxy::phase_result maybe_abort(proxy::request_context& ctx);
 };
 
 // Whether a request falls in `percent` (0..100) of requests, from a uniform

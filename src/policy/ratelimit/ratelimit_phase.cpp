@@ -68,8 +68,8 @@ ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
   }
 }
 
-proxy::awaitable<proxy::phase_result> ratelimit_phase::on_request(proxy::request_context& ctx) {
-  co_return decide(ctx, proxy::steady_now());
+proxy::phase_result ratelimit_phase::on_request(proxy::request_context& ctx) {
+  return decide(ctx, proxy::steady_now());
 }
 
 proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
@@ -97,14 +97,6 @@ proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
     if (is_ratelimit_field(name)) ctx.answer->headers.emplace_back(name, value);
   }
   return proxy::phase_result::respond;
-}
-
-// Only this phase's own fields: ctx.response_headers may hold other phases'.
-void ratelimit_phase::on_response(proxy::request_context& ctx,
-                                  proxy::http::response_header<>& response) {
-  for (const auto& [name, value] : ctx.response_headers) {
-    if (is_ratelimit_field(name)) response.set(name, value);
-  }
 }
 
 }  // namespace bulwark::policy::ratelimit

@@ -19,10 +19,9 @@ class ratelimit_phase final : public proxy::request_phase {
   ratelimit_phase(const config::gateway_config& config, proxy::phase_build_context& build);
 
   std::string_view name() const override { return "rate_limit"; }
-  proxy::awaitable<proxy::phase_result> on_request(proxy::request_context& ctx) override;
-  void on_response(proxy::request_context& ctx, proxy::http::response_header<>& response) override;
+  proxy::phase_result on_request(proxy::request_context& ctx) override;
 
-  // The decision without the coroutine, at `now`: what on_request does.
+  // The decision at `now`: what on_request does with the clock read.
   proxy::phase_result decide(proxy::request_context& ctx, core::time_point now) const;
 
   // Null for a route without rate limits.
