@@ -24,72 +24,109 @@ namespace {
 
 // --- formatting ------------------------------------------------------------------------
 
-void append_digits(std::string& out, uint64_t value, std::size_t min_width = 1) {
-  char digits[20];
-  const auto length =
-      static_cast<std::size_t>(std::to_chars(digits, digits + 20, value).ptr - digits);
-  if (length < min_width) out.append(min_width - length, '0');
-  out.append(digits, length);
-}
-
 // Most values (ids, addresses, plain paths) need no escaping: one pass to
-// check, one append, instead of escaping byte by byte.
+// check, one copy, instead of escaping byte by byte.
+// Branch-free over the whole text, so that the compiler vectorizes it.
 bool needs_escaping(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
+  bool found = false;
+  for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte >= 0x7F || c == '"' || c == '\\';
-  });
-}
-
-void append_key(std::string& out, std::string_view key) {
-  out += ",\"";
-  out += key;
-  out += "\":";
-}
-
-void append_string(std::string& out, std::string_view key, std::string_view value) {
-  append_key(out, key);
-  out += '"';
-  if (needs_escaping(value)) {
-    append_json_escaped(out, value);
-  } else {
-    out += value;
+    found |= (byte < 0x20) | (byte >= 0x7F) | (byte == '"') | (byte == '\\');
   }
-  out += '"';
+  return found;
 }
 
-void append_null(std::string& out, std::string_view key) {
-  append_key(out, key);
-  out += "null";
+// Writes a line into room made for the longest the record can give, so each
+// piece is a plain copy, with no capacity check or call per piece: a line
+// has some sixty pieces, and every request writes one.
+class line_writer {
+ public:
+  // Escaping turns one byte into at most six ("\u00XX", or "\ufffd" for
+  // an invalid one).
+  static constexpr std::size_t max_escaped_growth = 6;
+
+  line_writer(std::string& out, std::size_t most) : out_(out), start_(out.size()) {
+    out_.resize(start_ + most);
+    cursor_ = out_.data() + start_;
+  }
+  ~line_writer() { out_.resize(static_cast<std::size_t>(cursor_ - out_.data())); }
+  line_writer(const line_writer&) = delete;
+  line_writer& operator=(const line_writer&) = delete;
+
+  void raw(std::string_view text) {
+    std::memcpy(cursor_, text.data(), text.size());
+    cursor_ += text.size();
+  }
+  // A literal: its size is known here, so the copy is a few moves, not a call.
+  template <std::size_t N>
+  void raw(const char (&text)[N]) {
+    std::memcpy(cursor_, text, N - 1);
+    cursor_ += N - 1;
+  }
+  void raw(char c) { *cursor_++ = c; }
+
+  void string(std::string_view text) {
+    raw('"');
+    if (needs_escaping(text)) {
+      thread_local std::string escaped;
+      escaped.clear();
+      append_json_escaped(escaped, text);
+      raw(escaped);
+    } else {
+      raw(text);
+    }
+    raw('"');
+  }
+
+  void digits(uint64_t value, int min_width = 1) {
+    char text[20];
+    const auto length = static_cast<int>(std::to_chars(text, text + 20, value).ptr - text);
+    for (int pad = length; pad < min_width; ++pad) raw('0');
+    raw({text, static_cast<std::size_t>(length)});
+  }
+
+ private:
+  std::string& out_;
+  std::size_t start_;
+  char* cursor_ = nullptr;
+};
+
+// `key` is the literal `,"name":` of a field.
+template <std::size_t N>
+void put_string(line_writer& out, const char (&key)[N], std::string_view value) {
+  out.raw(key);
+  out.string(value);
 }
 
-void append_nullable(std::string& out, std::string_view key,
-                     const std::optional<std::string>& value) {
+template <std::size_t N>
+void put_nullable(line_writer& out, const char (&key)[N], const std::optional<std::string>& value) {
+  out.raw(key);
   if (value) {
-    append_string(out, key, *value);
+    out.string(*value);
   } else {
-    append_null(out, key);
+    out.raw("null");
   }
 }
 
-void append_number(std::string& out, std::string_view key, uint64_t value) {
-  append_key(out, key);
-  append_digits(out, value);
+template <std::size_t N>
+void put_number(line_writer& out, const char (&key)[N], uint64_t value) {
+  out.raw(key);
+  out.digits(value);
 }
 
 // Milliseconds with three decimals (microseconds), computed in integers so the
 // text is exact and independent of the locale. Negative durations read as 0.
-void append_millis(std::string& out, std::string_view key,
-                   std::optional<std::chrono::nanoseconds> value) {
+template <std::size_t N>
+void put_millis(line_writer& out, const char (&key)[N], std::optional<std::chrono::nanoseconds> value) {
+  out.raw(key);
   if (!value) {
-    append_null(out, key);
+    out.raw("null");
     return;
   }
-  append_key(out, key);
   const auto micros = static_cast<uint64_t>(std::max<int64_t>(0, value->count() / 1000));
-  append_digits(out, micros / 1000);
-  out += '.';
-  append_digits(out, micros % 1000, 3);
+  out.digits(micros / 1000);
+  out.raw('.');
+  out.digits(micros % 1000, 3);
 }
 
 std::string_view name_of(error_source source) {
@@ -104,58 +141,91 @@ std::string_view name_of(error_source source) {
   return "gateway";
 }
 
-void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_point when) {
+// `2026-11-21T22:42:45`: the part of a timestamp down to the second.
+std::string date_and_time(std::chrono::sys_seconds when) {
   using namespace std::chrono;
-  const auto millis = floor<milliseconds>(when);
-  const auto day = floor<days>(millis);
+  const auto day = floor<days>(when);
   const year_month_day date{day};
-  const hh_mm_ss time{millis - day};
-  append_digits(out, static_cast<uint64_t>(std::max(0, int(date.year()))), 4);
-  out += '-';
-  append_digits(out, unsigned(date.month()), 2);
-  out += '-';
-  append_digits(out, unsigned(date.day()), 2);
-  out += 'T';
-  append_digits(out, static_cast<uint64_t>(time.hours().count()), 2);
-  out += ':';
-  append_digits(out, static_cast<uint64_t>(time.minutes().count()), 2);
-  out += ':';
-  append_digits(out, static_cast<uint64_t>(time.seconds().count()), 2);
-  out += '.';
-  append_digits(out, static_cast<uint64_t>(time.subseconds().count()), 3);
-  out += 'Z';
+  const hh_mm_ss time{when - day};
+  std::string text;
+  {
+    line_writer out(text, 32);  // fits the text when it goes out of scope
+    out.digits(static_cast<uint64_t>(std::max(0, int(date.year()))), 4);
+    out.raw('-');
+    out.digits(unsigned(date.month()), 2);
+    out.raw('-');
+    out.digits(unsigned(date.day()), 2);
+    out.raw('T');
+    out.digits(static_cast<uint64_t>(time.hours().count()), 2);
+    out.raw(':');
+    out.digits(static_cast<uint64_t>(time.minutes().count()), 2);
+    out.raw(':');
+    out.digits(static_cast<uint64_t>(time.seconds().count()), 2);
+  }
+  return text;
 }
 
-void append_access_line(std::string& out, const access_record& r) {
-  out += "{\"ts\":\"";
-  append_rfc3339_millis(out, r.finished);
-  out += '"';
-  append_string(out, "request_id", r.request_id);
-  append_string(out, "client_ip", r.client_ip);
-  append_string(out, "method", r.method);
-  append_string(out, "path", r.path);
-  append_nullable(out, "route", r.route);
-  append_number(out, "status", r.status);
-  append_number(out, "bytes_in", r.bytes_in);
-  append_number(out, "bytes_out", r.bytes_out);
-  append_millis(out, "duration_ms", r.duration);
-  append_nullable(out, "upstream", r.upstream);
-  append_nullable(out, "endpoint", r.endpoint);
-  append_millis(out, "upstream_ms", r.upstream_time);
+// The date and time change once a second, so each thread keeps the text of
+// the last second it wrote.
+void put_rfc3339_millis(line_writer& out, std::chrono::system_clock::time_point when) {
+  using namespace std::chrono;
+  const auto millis = floor<milliseconds>(when);
+  const auto second = floor<seconds>(millis);
+  thread_local sys_seconds cached_second = sys_seconds::min();
+  thread_local std::string cached_text;
+  if (second != cached_second) {
+    cached_text = date_and_time(second);
+    cached_second = second;
+  }
+  out.raw(std::string_view(cached_text));
+  out.raw('.');
+  out.digits(static_cast<uint64_t>((millis - second).count()), 3);
+  out.raw('Z');
+}
+
+std::size_t length_of(const std::optional<std::string>& value) { return value ? value->size() : 0; }
+
+// The longest line `r` can give: its strings all escaped at the worst, plus
+// the keys, numbers and punctuation (under 512 bytes).
+std::size_t longest_line(const access_record& r) {
+  const std::size_t strings = r.request_id.size() + r.client_ip.size() + r.method.size() +
+                              r.path.size() + length_of(r.route) + length_of(r.upstream) +
+                              length_of(r.endpoint) + length_of(r.ratelimit) +
+                              length_of(r.cache) + length_of(r.auth) + 8;  // error_source
+  return 512 + line_writer::max_escaped_growth * strings;
+}
+
+void append_access_line(std::string& line, const access_record& r) {
+  line_writer out(line, longest_line(r));
+  out.raw("{\"ts\":\"");
+  put_rfc3339_millis(out, r.finished);
+  out.raw('"');
+  put_string(out, ",\"request_id\":", r.request_id);
+  put_string(out, ",\"client_ip\":", r.client_ip);
+  put_string(out, ",\"method\":", r.method);
+  put_string(out, ",\"path\":", r.path);
+  put_nullable(out, ",\"route\":", r.route);
+  put_number(out, ",\"status\":", r.status);
+  put_number(out, ",\"bytes_in\":", r.bytes_in);
+  put_number(out, ",\"bytes_out\":", r.bytes_out);
+  put_millis(out, ",\"duration_ms\":", r.duration);
+  put_nullable(out, ",\"upstream\":", r.upstream);
+  put_nullable(out, ",\"endpoint\":", r.endpoint);
+  put_millis(out, ",\"upstream_ms\":", r.upstream_time);
   if (r.attempts) {
-    append_number(out, "attempts", *r.attempts);
+    put_number(out, ",\"attempts\":", *r.attempts);
   } else {
-    append_null(out, "attempts");
+    out.raw(",\"attempts\":null");
   }
   if (r.error) {
-    append_string(out, "error_source", name_of(*r.error));
+    put_string(out, ",\"error_source\":", name_of(*r.error));
   } else {
-    append_null(out, "error_source");
+    out.raw(",\"error_source\":null");
   }
-  append_nullable(out, "ratelimit", r.ratelimit);
-  append_nullable(out, "cache", r.cache);
-  append_nullable(out, "auth", r.auth);
-  out += "}\n";
+  put_nullable(out, ",\"ratelimit\":", r.ratelimit);
+  put_nullable(out, ",\"cache\":", r.cache);
+  put_nullable(out, ",\"auth\":", r.auth);
+  out.raw("}\n");
 }
 
 int open_for_append(const std::string& path) {
@@ -170,7 +240,10 @@ std::string describe_errno(int code) {
 
 std::string format_rfc3339_millis(std::chrono::system_clock::time_point when) {
   std::string out;
-  append_rfc3339_millis(out, when);
+  {
+    line_writer writer(out, 32);  // fits the text when it goes out of scope
+    put_rfc3339_millis(writer, when);
+  }
   return out;
 }
 
@@ -237,13 +310,19 @@ class access_log::ring {
     return first == size ? 1 : 2;
   }
 
+  // By memchr, line to line: a byte-by-byte count cost more than formatting
+  // a field.
   uint64_t count_lines(uint64_t begin, uint64_t end) const {
     iovec pieces[2];
     const int n = segments(begin, end, pieces);
     uint64_t lines = 0;
     for (int i = 0; i < n; ++i) {
-      const char* bytes = static_cast<const char*>(pieces[i].iov_base);
-      lines += static_cast<uint64_t>(std::count(bytes, bytes + pieces[i].iov_len, '\n'));
+      const char* at = static_cast<const char*>(pieces[i].iov_base);
+      const char* const stop = at + pieces[i].iov_len;
+      while ((at = static_cast<const char*>(std::memchr(at, '\n', static_cast<std::size_t>(stop - at))))) {
+        ++lines;
+        ++at;
+      }
     }
     return lines;
   }
