@@ -15,7 +15,7 @@
 
 namespace bulwark::proxy {
 
-using request_message = http::request<http::buffer_body>;
+using request_message = http::request<view_body>;
 
 struct request_context {
   const config::gateway_config& config;

@@ -10,7 +10,7 @@
 namespace bulwark::proxy {
 namespace {
 
-using response_parser = http::response_parser<http::buffer_body>;
+using response_parser = http::response_parser<view_body>;
 
 bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
 
@@ -121,8 +121,7 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
   body.kept.emplace();
   auto& message = client.parser.get();
   while (!client.parser.is_done()) {
-    message.body().data = client.scratch.data();
-    message.body().size = client.scratch.size();
+    message.body().piece = {};
     client.stream.expires_at(to_asio(std::min(steady_now() + client.idle_timeout, ctx.deadline)));
     const auto ec = co_await read_some(client.stream, client.buffer, client.parser);
     if (ec) {
@@ -130,7 +129,7 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
       co_return is_timeout(ec) ? problem(408, "timed out reading the request body", ctx.request_id)
                                : problem(400, "malformed or incomplete request body", ctx.request_id);
     }
-    body.kept->append(client.scratch.data(), client.scratch.size() - message.body().size);
+    body.kept->append(message.body().piece);
   }
   co_return std::nullopt;
 }
@@ -158,7 +157,7 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
   }
   auto relayed = co_await relay_message<true>(
       client.stream, client.buffer, client.parser, {upstream.stream, client.head, how.chunked},
-      client.scratch, {client.idle_timeout, try_deadline - steady_now(), try_deadline});
+      {client.idle_timeout, try_deadline - steady_now(), try_deadline});
   if (relayed.read_error == http::error::body_limit) {
     ctx.error = error_source::client;
     co_return exchange_result{problem(413, "request body exceeds max_body_bytes", ctx.request_id)};
@@ -496,7 +495,7 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
 
   auto relayed = co_await relay_message<false>(
       upstream->stream, upstream->buffer, parser, {client.stream, client.head, how.chunked},
-      client.scratch, {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
+      {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
   if (relayed.read_error) ctx.error = error_source::upstream;
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());

@@ -18,8 +18,7 @@ namespace bulwark::proxy {
 struct client_side {
   tcp_stream& stream;
   beast::flat_buffer& buffer;
-  http::request_parser<http::buffer_body>& parser;
-  std::span<char> scratch;  // body buffer shared by both directions (one at a time)
+  http::request_parser<view_body>& parser;
   std::string& head;        // header section buffer, reused from request to request
   core::duration idle_timeout;
   bool keep_alive;  // what the session would like, if the exchange allows it

@@ -1,10 +1,10 @@
 // Streams one HTTP message from one stream to another without buffering its
-// body. Beast parses what comes in (buffer_body, as in Beast's http_relay
-// example); what goes out is framed here: the header section the caller
-// wrote (headers.h) as one contiguous block, then the body as it arrives, in
-// chunks when it goes out chunked. Beast's serializer would write every
-// header token as its own iovec (dozens per message), which costs more in
-// the kernel and in user space than the copy into one buffer. Used in both
+// body. Beast parses what comes in, leaving each piece of body in the input
+// buffer (view_body.h); what goes out is framed here: the header section the
+// caller wrote (headers.h) as one contiguous block, then the body as it
+// arrives, in chunks when it goes out chunked. Beast's serializer would write
+// every header token as its own iovec (dozens per message), which costs more
+// in the kernel and in user space than the copy into one buffer. Used in both
 // directions.
 #pragma once
 
@@ -61,40 +61,38 @@ struct relay_output {
   bool chunked;
 };
 
+// Reads of a body go into at least this much room: 32 KiB holds a 16 KiB
+// response with its header in one read. Without room, a large body would
+// move 512 bytes per system call. Only connections that carry a body grow
+// their buffer; idle ones keep small buffers.
+inline constexpr std::size_t relay_read_size = 32 * 1024;
+
 template <bool isRequest>
 awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buffer,
-                                      http::parser<isRequest, http::buffer_body>& parser,
-                                      relay_output out, std::span<char> scratch,
-                                      relay_deadlines deadlines) {
+                                      http::parser<isRequest, view_body>& parser,
+                                      relay_output out, relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
     return to_asio(std::min(steady_now() + idle, deadlines.overall));
   };
   relay_result result;
-  // Beast reads into the free capacity of the dynamic buffer (512 bytes at
-  // least); without room, a large body would move 512 bytes per system call.
-  // Only when there is a body: idle client connections keep small buffers.
-  if (!parser.is_done()) in_buffer.reserve(scratch.size());
-  auto& message = parser.get();
+  if (!parser.is_done()) in_buffer.reserve(relay_read_size);
+  auto& piece = parser.get().body().piece;
   body_framer framer(out.chunked);
   for (bool header_sent = false;;) {
-    std::size_t got = 0;
+    piece = {};
     if (!parser.is_done()) {
-      auto& body = message.body();
-      body.data = scratch.data();
-      body.size = scratch.size();
       in.expires_at(expiry(deadlines.read_idle));
       const auto ec = co_await read_some(in, in_buffer, parser);
       if (ec) {
         result.read_error = ec;
         co_return result;
       }
-      got = scratch.size() - body.size;
-      result.body_bytes += got;
+      result.body_bytes += piece.size();
     }
     const bool last = parser.is_done();
-    if (got > 0 || last || !header_sent) {
+    if (!piece.empty() || last || !header_sent) {
       const auto buffers =
-          framer.frame(header_sent ? std::string_view{} : out.head, {scratch.data(), got}, last);
+          framer.frame(header_sent ? std::string_view{} : out.head, piece, last);
       out.stream.expires_at(expiry(deadlines.write_idle));
       const auto ec = co_await write_all(out.stream, buffers);
       if (ec) {

@@ -246,9 +246,7 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
     const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, keep, outcome);
     co_return kept;
   }
-  const worker::relay_buffer relay(worker_);
-  client_side client{stream_, buffer_, parser, relay.span(), head_, limits_.idle_timeout,
-                     wants_keep_alive};
+  client_side client{stream_, buffer_, parser, head_, limits_.idle_timeout, wants_keep_alive};
   outcome = co_await forward(ctx, client, *snapshot.pools[ctx.route->upstream_index], phases);
   if (!outcome.answer) co_return outcome.client_reusable;
   const bool keep = wants_keep_alive && outcome.client_reusable && parser.is_done();

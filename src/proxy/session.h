@@ -39,7 +39,7 @@ class session {
   void close_if_idle();
 
  private:
-  using request_parser = http::request_parser<http::buffer_body>;
+  using request_parser = http::request_parser<view_body>;
   enum class read_status { ready, closed, failed };
 
   awaitable<read_status> read_header(std::optional<request_parser>& parser,

@@ -26,18 +26,17 @@
 namespace bulwark::proxy {
 
 // Moves `parser` forward: parses what `buffer` holds, reading from `stream`
-// first when that is not enough. Returns once the parser made progress
-// (the header completed, some body arrived, the message ended), with
-// success also when a buffer_body's buffer is full, or with the error:
-// end_of_stream when the stream ended before the message began,
-// partial_message when it ended inside it, the parser's or the stream's.
+// first when that is not enough. Returns once the parser made progress (the
+// header completed, a piece of body arrived (view_body.h), the message
+// ended), or with the error: end_of_stream when the stream ended before the
+// message began, partial_message when it ended inside it, the parser's or
+// the stream's.
 template <class Parser>
 awaitable<error_code> read_some(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser) {
   for (;;) {
     if (buffer.size() > 0) {
       error_code ec;
       buffer.consume(parser.put(buffer.data(), ec));
-      if (ec == http::error::need_buffer) co_return error_code{};
       if (ec != http::error::need_more) co_return ec;
     }
     // As Beast sizes its reads: the free capacity, at least 512 bytes, at

@@ -128,20 +128,6 @@ std::vector<std::pair<std::string, pool_stats>> worker::pool_usage() {
   return result.get();
 }
 
-worker::relay_buffer::relay_buffer(worker& owner) : owner_(owner) {
-  auto& spares = owner_.spare_relay_buffers_;
-  if (spares.empty()) {
-    memory_ = std::make_unique<char[]>(relay_buffer_size);
-  } else {
-    memory_ = std::move(spares.back());
-    spares.pop_back();
-  }
-}
-
-worker::relay_buffer::~relay_buffer() {
-  owner_.spare_relay_buffers_.push_back(std::move(memory_));
-}
-
 void worker::add_session(session* s) {
   sessions_.insert(s);
   active_sessions_.store(sessions_.size(), std::memory_order_relaxed);

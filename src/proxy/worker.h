@@ -78,23 +78,6 @@ class worker {
   observe::access_log& access_log() const { return access_log_; }
   bool draining() const { return draining_; }
 
-  // Body relay buffers, lent for the length of one exchange: a worker needs
-  // as many as it has requests in flight, not as many as it has (mostly
-  // idle) connections. 32 KiB holds a 16 KiB response with its header in
-  // one read.
-  static constexpr std::size_t relay_buffer_size = 32 * 1024;
-  class relay_buffer {
-   public:
-    explicit relay_buffer(worker& owner);
-    ~relay_buffer();
-    relay_buffer(const relay_buffer&) = delete;
-    relay_buffer& operator=(const relay_buffer&) = delete;
-    std::span<char> span() const { return {memory_.get(), relay_buffer_size}; }
-
-   private:
-    worker& owner_;
-    std::unique_ptr<char[]> memory_;
-  };
   void add_session(session* s);
   void remove_session(session* s);
 
@@ -107,7 +90,6 @@ class worker {
   std::shared_ptr<const worker_snapshot> snapshot_;
   std::vector<std::shared_ptr<listener_binding>> listeners_;
   std::unordered_set<session*> sessions_;
-  std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
   // Declared last, destroyed first: destroying io_ destroys the coroutine

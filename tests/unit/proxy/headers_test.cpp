@@ -14,7 +14,7 @@
 namespace bulwark::proxy {
 namespace {
 
-using upstream_request = http::request<http::buffer_body>;
+using upstream_request = http::request<view_body>;
 
 template <class Parser>
 auto parse_head(const std::string& head) {
@@ -33,7 +33,7 @@ http::request_header<> as_upstream_sees(const upstream_request& request,
                                         bool chunked = false) {
   std::string head;
   write_upstream_head(request.base(), {.client_ip = client_ip, .chunked = chunked}, head);
-  return parse_head<http::request_parser<http::buffer_body>>(head);
+  return parse_head<http::request_parser<view_body>>(head);
 }
 
 // What the client reads for `response`.
@@ -41,7 +41,7 @@ http::response_header<> as_client_sees(const http::response_header<>& response,
                                        client_head how = {}) {
   std::string head;
   write_client_head(response, how, head);
-  return parse_head<http::response_parser<http::buffer_body>>(head);
+  return parse_head<http::response_parser<view_body>>(head);
 }
 
 // Every value of `name`, in order.
@@ -97,7 +97,7 @@ TEST(write_upstream_head, copies_parsed_fields_byte_for_byte) {
   // case in the name: the name is kept, the value as the parser trimmed it.
   const std::string sent =
       "POST /p HTTP/1.1\r\nhOsT: h\r\nX-Custom:   spaced value \r\nContent-Length: 0\r\n\r\n";
-  http::request_parser<http::buffer_body> parser;
+  http::request_parser<view_body> parser;
   error_code ec;
   parser.put(net::buffer(sent), ec);
   ASSERT_FALSE(ec) << ec.message();
