@@ -39,6 +39,9 @@ struct request_context {
   // limits keyed by `api_key`; nullopt: none.
   std::optional<core::rate> auth_key_rate;
   std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
+  // Fields the upstream request carries in place of the client's of the
+  // same names: the request id, when the gateway made it.
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
   // Fields every response to this request carries, whoever makes it (the
   // upstream or the gateway): the request id, RateLimit-Policy and
   // RateLimit, say. They replace the upstream's fields of the same names.

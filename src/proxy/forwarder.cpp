@@ -137,7 +137,9 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
 awaitable<exchange_result> send_request(request_context& ctx, client_side& client,
                                         upstream_connection& upstream, const request_body& body,
                                         core::time_point try_deadline) {
-  const upstream_head how{.client_ip = ctx.client_ip, .chunked = client.parser.chunked()};
+  const upstream_head how{.client_ip = ctx.client_ip,
+                          .chunked = client.parser.chunked(),
+                          .gateway_fields = ctx.upstream_headers};
   client.head.clear();
   write_upstream_head(client.parser.get().base(), how, client.head);
   if (body.kept || !body.present) {

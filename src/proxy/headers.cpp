@@ -141,7 +141,8 @@ void write_upstream_head(const http::request_header<>& request, const upstream_h
   const field_line* host = nullptr;
   for (const auto& field : request) {
     if (dropped(field, named) || field.name() == http::field::expect || is_via(field) ||
-        forwarding_field(field) != forwarding::none) {
+        forwarding_field(field) != forwarding::none ||
+        set_by_gateway(field.name_string(), how.gateway_fields)) {
       continue;
     }
     if (field.name() == http::field::host && host == nullptr) host = &field;
@@ -151,6 +152,7 @@ void write_upstream_head(const http::request_header<>& request, const upstream_h
   out.append("X-Forwarded-Proto: http\r\n");
   if (host != nullptr) append_line("X-Forwarded-Host", host->value(), out);
   append_list(request, "Via", is_via, via_value, out);
+  for (const auto& [name, value] : how.gateway_fields) append_line(name, value, out);
   if (how.chunked) out.append("Transfer-Encoding: chunked\r\n");
   out.append("\r\n");
 }

@@ -22,20 +22,22 @@
 
 namespace bulwark::proxy {
 
-// A field the gateway sets on a response: it replaces every field of the
-// same name the upstream sent.
+// A field the gateway sets on a message: it replaces every field of the same
+// name the other side sent.
 using gateway_field = std::pair<std::string, std::string>;
 
 struct upstream_head {
   std::string_view client_ip;  // appended to X-Forwarded-For
   bool chunked = false;        // the body goes out chunked
+  std::span<const gateway_field> gateway_fields;
 };
 
 // Appends the request header section as the upstream must see it: HTTP/1.1,
 // hop-by-hop fields and Expect removed (the gateway answers 100-continue
 // itself), X-Forwarded-For and Via appended to, X-Forwarded-Proto and
 // X-Forwarded-Host set (the latter from Host, or left out: a client's own
-// copy never passes as ours), Transfer-Encoding: chunked when `chunked`.
+// copy never passes as ours), the gateway's fields in place of the client's
+// of the same names, Transfer-Encoding: chunked when `chunked`.
 void write_upstream_head(const http::request_header<>& request, const upstream_head& how,
                          std::string& out);
 

@@ -1,18 +1,25 @@
 #include "proxy/phases.h"
 
 #include "observe/request_id.h"
+#include "proxy/strings.h"
 
 namespace bulwark::proxy {
 
+// One pass over the fields, comparing names directly: a lookup by a name
+// Beast has no enum for searches its tree with a case-insensitive compare.
 phase_result request_id_phase::on_request(request_context& ctx) {
-  auto& fields = ctx.request;
-  const auto sent = fields.find(header_);
-  if (sent != fields.end() && observe::is_acceptable_request_id(sent->value()) &&
-      fields.count(header_) == 1) {
+  const http::fields::value_type* sent = nullptr;
+  std::size_t copies = 0;
+  for (const auto& field : ctx.request) {
+    if (!iequals(field.name_string(), header_)) continue;
+    sent = &field;
+    ++copies;
+  }
+  if (copies == 1 && observe::is_acceptable_request_id(sent->value())) {
     ctx.request_id = std::string(sent->value());
   } else {
     ctx.request_id = observe::make_request_id();
-    fields.set(header_, ctx.request_id);
+    ctx.upstream_headers.emplace_back(header_, ctx.request_id);
   }
   ctx.response_headers.emplace_back(header_, ctx.request_id);
   return phase_result::proceed;

@@ -243,6 +243,18 @@ TEST(write_upstream_head, chunked_even_when_connection_names_transfer_encoding) 
   EXPECT_EQ(single(as_upstream_sees(request, "10.0.0.7", true), "Transfer-Encoding"), "chunked");
 }
 
+TEST(write_upstream_head, gateway_fields_replace_the_clients) {
+  auto request = make_request();
+  request.insert("X-Request-Id", "spoofed");
+  request.insert("x-request-id", "twice");
+  const std::vector<gateway_field> ours{{"X-Request-Id", "abc"}};
+  std::string head;
+  write_upstream_head(request.base(), {.client_ip = "10.0.0.7", .gateway_fields = ours}, head);
+  const auto seen = parse_head<http::request_parser<view_body>>(head);
+  EXPECT_EQ(single(seen, "X-Request-Id"), "abc");
+  EXPECT_EQ(single(seen, "User-Agent"), "test/1.0");
+}
+
 TEST(write_upstream_head, version_is_http_1_1) {
   upstream_request request{http::verb::get, "/", 10};
   request.set(http::field::host, "h");
