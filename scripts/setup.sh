@@ -12,7 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libgoogle-perftools-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server nginx-light wrk curl procps prometheus
+  redis-server nginx-light wrk curl procps prometheus valgrind
 )
 
 missing=()
