@@ -146,8 +146,12 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
     // Nothing to read from the client: the header section and the kept body.
     const std::array<net::const_buffer, 2> buffers{
         net::buffer(client.head), body.kept ? net::buffer(*body.kept) : net::const_buffer{}};
-    upstream.stream.expires_at(to_asio(try_deadline));
-    const auto ec = co_await write_all(upstream.stream, buffers);
+    std::size_t written = 0;
+    auto ec = write_now(upstream.stream, buffers, written);
+    if (ec == net::error::would_block) {
+      upstream.stream.expires_at(to_asio(try_deadline));
+      ec = co_await write_rest(upstream.stream, buffers, written);
+    }
     if (!ec) co_return exchange_result{.body_bytes = body.kept ? body.kept->size() : 0};
     if (stale_reused(upstream, false, ec)) co_return exchange_result{.retry_fresh = true};
     ctx.error = error_source::upstream;

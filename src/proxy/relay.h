@@ -81,8 +81,11 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
   for (bool header_sent = false;;) {
     piece = {};
     if (!parser.is_done()) {
-      in.expires_at(expiry(deadlines.read_idle));
-      const auto ec = co_await read_some(in, in_buffer, parser);
+      auto ec = parse_buffered(in_buffer, parser);
+      if (ec == http::error::need_more) {
+        in.expires_at(expiry(deadlines.read_idle));
+        ec = co_await read_some(in, in_buffer, parser);
+      }
       if (ec) {
         result.read_error = ec;
         co_return result;
@@ -93,8 +96,12 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
     if (!piece.empty() || last || !header_sent) {
       const auto buffers =
           framer.frame(header_sent ? std::string_view{} : out.head, piece, last);
-      out.stream.expires_at(expiry(deadlines.write_idle));
-      const auto ec = co_await write_all(out.stream, buffers);
+      std::size_t written = 0;
+      auto ec = write_now(out.stream, buffers, written);
+      if (ec == net::error::would_block) {
+        out.stream.expires_at(expiry(deadlines.write_idle));
+        ec = co_await write_rest(out.stream, buffers, written);
+      }
       if (ec) {
         result.write_error = ec;
         co_return result;

@@ -25,20 +25,27 @@
 
 namespace bulwark::proxy {
 
-// Moves `parser` forward: parses what `buffer` holds, reading from `stream`
-// first when that is not enough. Returns once the parser made progress (the
+// What `buffer` holds, parsed: success when the parser moved forward (the
 // header completed, a piece of body arrived (view_body.h), the message
-// ended), or with the error: end_of_stream when the stream ended before the
-// message began, partial_message when it ended inside it, the parser's or
-// the stream's.
+// ended), need_more when the stream must be read first (read_some), or the
+// parser's error. No coroutine: for the common case of a body that came
+// with its header.
+template <class Parser>
+error_code parse_buffered(beast::flat_buffer& buffer, Parser& parser) {
+  if (buffer.size() == 0) return http::error::need_more;
+  error_code ec;
+  buffer.consume(parser.put(buffer.data(), ec));
+  return ec;
+}
+
+// Moves `parser` forward as parse_buffered does, reading from `stream` as
+// long as that is needed. Returns success, or the error: end_of_stream when
+// the stream ended before the message began, partial_message when it ended
+// inside it, the parser's or the stream's.
 template <class Parser>
 awaitable<error_code> read_some(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser) {
   for (;;) {
-    if (buffer.size() > 0) {
-      error_code ec;
-      buffer.consume(parser.put(buffer.data(), ec));
-      if (ec != http::error::need_more) co_return ec;
-    }
+    if (const auto ec = parse_buffered(buffer, parser); ec != http::error::need_more) co_return ec;
     // As Beast sizes its reads: the free capacity, at least 512 bytes, at
     // most 64 KiB.
     const std::size_t room = std::clamp<std::size_t>(buffer.capacity() - buffer.size(), 512, 65536);
@@ -64,21 +71,40 @@ awaitable<error_code> read_header(tcp_stream& stream, beast::flat_buffer& buffer
   co_return error_code{};
 }
 
-// Writes all of `buffers`: what the socket takes at once, then the rest
-// asynchronously, within the stream's deadline. Returns the write's error.
+// Writes what the socket takes now, without waiting; `written` says how
+// much went out. Returns would_block when some is left for write_rest.
 template <class ConstBuffers>
-awaitable<error_code> write_all(tcp_stream& stream, const ConstBuffers& buffers) {
+error_code write_now(tcp_stream& stream, const ConstBuffers& buffers, std::size_t& written) {
   auto& socket = stream.socket();
   error_code ec;
+  written = 0;
   if (!socket.non_blocking()) socket.non_blocking(true, ec);
-  const std::size_t total = net::buffer_size(buffers);
-  const std::size_t written = ec ? 0 : socket.write_some(buffers, ec);
-  if (!ec && written == total) co_return error_code{};
-  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
+  if (ec) return ec;
+  written = socket.write_some(buffers, ec);
+  if (ec == net::error::try_again) return net::error::would_block;
+  if (!ec && written < net::buffer_size(buffers)) return net::error::would_block;
+  return ec;
+}
+
+// Writes the rest of `buffers`, past the `written` bytes, within the
+// stream's deadline.
+template <class ConstBuffers>
+awaitable<error_code> write_rest(tcp_stream& stream, const ConstBuffers& buffers,
+                                 std::size_t written) {
   beast::buffers_suffix<ConstBuffers> rest(buffers);
   rest.consume(written);
-  auto [write_ec, n] = co_await net::async_write(stream, rest, use_nothrow);
-  co_return write_ec;
+  auto [ec, n] = co_await net::async_write(stream, rest, use_nothrow);
+  co_return ec;
+}
+
+// write_now, then write_rest if needed: for writes off the hot path.
+template <class ConstBuffers>
+awaitable<error_code> write_all(tcp_stream& stream, const ConstBuffers& buffers) {
+  std::size_t written = 0;
+  const auto ec = write_now(stream, buffers, written);
+  if (ec != net::error::would_block) co_return ec;
+  const auto rest_ec = co_await write_rest(stream, buffers, written);
+  co_return rest_ec;
 }
 
 }  // namespace bulwark::proxy
