@@ -442,7 +442,9 @@ awaitable<exchange_result> try_upstream(request_context& ctx, client_side& clien
                                     .method = client.parser.get().method_string(),
                                     .tries_made = tries,
                                     .body_replayable = body.replayable(send_started(tried.result)),
-                                    .retry_after = upstream_retry_after(parser, tried.result),
+                                    .retry_after = route.retry.attempts > 1
+                                                       ? upstream_retry_after(parser, tried.result)
+                                                       : std::nullopt,
                                     .previous_delay = previous_delay,
                                     .now = steady_now(),
                                     .deadline = ctx.deadline});
