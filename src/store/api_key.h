@@ -55,6 +55,11 @@ secret_hash hash_secret(std::string_view secret);
 // where two hashes differ.
 bool hashes_equal(const secret_hash& a, const secret_hash& b);
 
+// Constant-time equality of two texts of equal length (a presented key and a
+// remembered one): every byte is compared whatever the others hold. Texts of
+// different lengths are unequal at once; a key's length is no secret.
+bool texts_equal(std::string_view a, std::string_view b);
+
 // A freshly generated key. Returns nullopt only if the CSPRNG fails.
 struct generated_key {
   std::string id;

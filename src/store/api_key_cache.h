@@ -1,10 +1,45 @@
 // The request path's view of the API keys: an immutable snapshot in memory.
 //
-// verify() never touches SQLite, takes no mutex and allocates nothing: it
-// hashes the presented secret, finds the id in the current snapshot (one atomic
-// shared_ptr load), compares hashes in constant time and checks revocation and
-// expiry against the `now` it is given. refresh() builds a new snapshot from the
-// store and swaps it in; requests already holding the old one finish with it.
+// verify() never touches SQLite, takes no mutex and allocates nothing (but,
+// once per thread, the thread's remembered keys below): it hashes the
+// presented secret, finds the id in the current snapshot, compares hashes in
+// constant time and checks revocation and expiry against the `now` it is
+// given. refresh() builds a new snapshot from the store and swaps it in;
+// requests already holding the old one finish with it.
+//
+// Remembered keys, per thread. Hashing the secret was most of a verification
+// (SHA-256 through EVP, ~3k instructions), and a client sends the same key on
+// every request. So each thread remembers the keys that verified on it, by
+// their full text, with the snapshot they verified against: a key presented
+// again is compared with the remembered text in constant time (texts_equal,
+// CRYPTO_memcmp) instead of being hashed, and then revocation and expiry are
+// checked against `now` as on the first verification, so a remembered key
+// that expires is refused on time.
+//   - Any change: every load() (a refresh by the watcher, the admin API or a
+//     configuration reload) publishes a snapshot with a new generation,
+//     unique in the process. Before it looks at its keys, a thread compares
+//     that generation with the one they verified against, and on a
+//     difference forgets them all and takes the new snapshot. So a
+//     revocation, rotation or any edit applies to every verification that
+//     starts after refresh() returned, as without remembered keys.
+//   - What is kept: at most `remembered_keys_per_thread` keys per thread,
+//     each the text of a key that verified (a refused key is never
+//     remembered, so a client without a valid key can neither fill the slots
+//     nor learn anything from them). Wiped (OPENSSL_cleanse) when forgotten
+//     and when the thread exits, overwritten whole when replaced, never
+//     logged. A thread that stops verifying keeps its keys, and the snapshot
+//     they belong to, until it verifies again or exits.
+//   - Where a key is remembered: in a slot chosen by a plain
+//     (non-cryptographic) hash of the key's id, which is no secret (`keys
+//     list` shows it, the upstream receives it), so where a key sits says
+//     nothing about its secret. The slot only says where to look: a key is
+//     accepted only if all 49 bytes equal the remembered text, compared in
+//     constant time, so a collision, natural or contrived, is a miss that
+//     costs one hash, and the comparison's duration says nothing about where
+//     two texts differ. An empty slot's text is compared all the same, so a
+//     miss takes as long whether or not the slot was taken. That a hit is
+//     faster than a miss tells only that this very key verified lately,
+//     which only someone holding the key can ask.
 //
 // Last use is recorded in memory (one atomic per key, shared by successive
 // snapshots) and written to the store in batches by api_key_watcher, so a
@@ -12,6 +47,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,6 +107,17 @@ class api_key_cache {
 
   std::size_t size() const;
 
+  // What verify() remembers per thread (see the file comment).
+  static constexpr std::size_t remembered_keys_per_thread = 256;
+  // The calling thread's remembered keys: how many verifications were
+  // answered from them, how many hashed, how many keys it holds.
+  struct remembered_keys_stats {
+    std::size_t hits = 0;
+    std::size_t misses = 0;
+    std::size_t held = 0;
+  };
+  static remembered_keys_stats remembered_keys_for_test();
+
   // Uses recorded since the last mark_flushed, for the watcher to write.
   std::vector<std::pair<std::string, wall_time>> unflushed_uses() const;
   void mark_flushed(const std::vector<std::pair<std::string, wall_time>>& uses);
@@ -94,11 +141,23 @@ class api_key_cache {
     std::shared_ptr<usage> use;
   };
   struct snapshot {
+    std::uint64_t generation = 0;  // unique in the process
     std::unordered_map<std::string, cached_key> keys;
   };
+  class remembered_keys;  // per thread; api_key_cache.cpp
+
+  // The checks after the secret matched, for a remembered key as for a hashed one.
+  static verify_result admit(const cached_key& key, wall_time now);
+  // Makes `next` current, with a new generation.
+  void publish(std::shared_ptr<snapshot> next);
 
   std::shared_ptr<key_store> store_;
   std::atomic<std::shared_ptr<const snapshot>> current_;
+  // current_'s generation, stored after it: a thread that reads it here knows
+  // whether the snapshot it holds is still current without touching
+  // current_ (whose load takes a lock bit and a reference count, on a cache
+  // line every worker shares).
+  std::atomic<std::uint64_t> generation_{0};
   std::mutex load_mutex_;  // one load at a time, so usage objects carry over exactly
 };
 

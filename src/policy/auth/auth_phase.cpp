@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/strings.h"
+
 namespace bulwark::policy::auth {
 namespace {
 
@@ -14,18 +16,22 @@ constexpr std::string_view api_key_marker = "bwk_";
 // The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC
 // 9110 §11.1), or nullopt for another scheme. An empty token is returned as
 // such: it is a (malformed) credential, not an absent one.
-std::optional<std::string> bearer_token(std::string_view value) {
+std::optional<std::string_view> bearer_token(std::string_view value) {
   if (value.size() < bearer_scheme.size() ||
-      !proxy::beast::iequals(value.substr(0, bearer_scheme.size()), bearer_scheme)) {
+      !proxy::iequals(value.substr(0, bearer_scheme.size()), bearer_scheme)) {
     return std::nullopt;
   }
   auto rest = value.substr(bearer_scheme.size());
   if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t') return std::nullopt;  // "Bearerx"
-  const auto begin = rest.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return std::string{};
-  rest = rest.substr(begin);
-  const auto end = rest.find_last_not_of(" \t");
-  return std::string(rest.substr(0, end + 1));
+  return proxy::trim_ows(rest);
+}
+
+// Whether a field called `name` is the configured field `configured` (field
+// names are case-insensitive, RFC 9110 §5.1); an empty `configured` names none.
+bool is_named(std::string_view name, std::string_view configured) {
+  // Clients mostly write a name as configured: an exact comparison first.
+  return name.size() == configured.size() && !configured.empty() &&
+         (name == configured || proxy::iequals(name, configured));
 }
 
 // Whether `value` may go into a header field as is: no CR, LF, NUL or other
@@ -155,6 +161,7 @@ void auth_phase::prepare_routes(const config::gateway_config& config) {
     auto& rules = routes_.emplace_back();
     if (!route.auth) continue;
     rules.auth = &*route.auth;
+    rules.subject_field = proxy::http::string_to_field(route.auth->subject_header);
     rules.claims.push_back("sub");
     for (const auto& limit : route.rate_limits) {
       if (limit.key.source != config::limit_key::kind::jwt_claim) continue;
@@ -171,60 +178,99 @@ proxy::phase_result auth_phase::on_request(proxy::request_context& ctx) {
   return result;
 }
 
+// What a request carries, read in one pass over its fields (views into them).
+struct auth_phase::presented_credentials {
+  using field_iterator = proxy::request_message::const_iterator;
+
+  std::size_t header_keys = 0;               // fields named api_key_header_
+  std::optional<std::string_view> header_key;  // the first one's value
+  std::size_t authorizations = 0;
+  std::optional<std::string_view> bearer;      // the first bearer token that is not a key
+  std::optional<std::string_view> bearer_key;  // the first that is
+  // The fields of header_key and bearer_key: their text is read while the
+  // request is decided, and they are removed right after. Every other field
+  // carrying a key is removed during the pass.
+  std::optional<field_iterator> header_key_field;
+  std::optional<field_iterator> bearer_key_field;
+};
+
 proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::time_point now) const {
   if (ctx.route == nullptr) return proxy::phase_result::proceed;
   const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
   if (index >= routes_.size() || routes_[index].auth == nullptr) return proxy::phase_result::proceed;
   const auto& rules = routes_[index];
-  const config::route_auth& auth = *rules.auth;
-  auto& request = ctx.request;
+  const auto seen = read_credentials(ctx.request, *rules.auth);
+  const auto result = judge(ctx, rules, seen, now);
+  // Whatever the outcome, a key never reaches an upstream.
+  if (seen.header_key_field) ctx.request.erase(*seen.header_key_field);
+  if (seen.bearer_key_field) ctx.request.erase(*seen.bearer_key_field);
+  return result;
+}
 
-  // Whatever happens next, the upstream never sees an identity the client
-  // claimed for itself, nor an API key.
-  if (!auth.subject_header.empty()) request.erase(auth.subject_header);
-  if (!auth.scopes_header.empty()) request.erase(auth.scopes_header);
-
-  const bool keys_on = auth.api_key != auth_mode::off;
-  const bool jwt_on = auth.jwt != auth_mode::off;
-
-  std::optional<std::string> header_key;
-  if (!api_key_header_.empty()) {
-    const auto count = request.count(api_key_header_);
-    if (count > 1 && keys_on) {
-      std::string detail = "more than one ";
-      detail += api_key_header_;
-      detail += " field";
-      ctx.answer = proxy::problem(400, detail, ctx.request_id);
-      return proxy::phase_result::respond;
-    }
-    if (count >= 1) header_key = std::string(request.find(api_key_header_)->value());
-    request.erase(api_key_header_);
-  }
-  // Every Authorization field is looked at, so that none carrying a key is
-  // forwarded, even on a route that checks nothing.
-  std::optional<std::string> bearer;      // the first bearer token that is not a key
-  std::optional<std::string> bearer_key;  // the first that is
-  std::size_t authorizations = 0;
+// One pass, where looking each name up would walk Beast's tree of fields once
+// per name with a case-insensitive less-than at every node: a field whose
+// name has another length is passed over at once.
+auth_phase::presented_credentials auth_phase::read_credentials(proxy::request_message& request,
+                                                               const config::route_auth& auth) const {
+  presented_credentials seen;
   for (auto field = request.begin(); field != request.end();) {
-    if (field->name() != proxy::http::field::authorization) {
-      ++field;
-      continue;
-    }
-    ++authorizations;
-    auto token = bearer_token(field->value());
-    if (token && token->starts_with(api_key_marker)) {
-      if (!bearer_key) bearer_key = std::move(token);
+    const std::string_view name(field->name_string().data(), field->name_string().size());
+    const std::string_view value(field->value().data(), field->value().size());
+    // The upstream never sees an identity the client claimed for itself.
+    if (is_named(name, auth.subject_header) || is_named(name, auth.scopes_header)) {
       field = request.erase(field);
       continue;
     }
-    if (token && !bearer) bearer = std::move(token);
+    if (is_named(name, api_key_header_)) {
+      if (++seen.header_keys > 1) {
+        field = request.erase(field);
+        continue;
+      }
+      seen.header_key = value;
+      seen.header_key_field = field++;
+      continue;
+    }
+    // Every Authorization field is looked at, so that none carrying a key is
+    // forwarded, even on a route that checks nothing.
+    if (field->name() == proxy::http::field::authorization) {
+      ++seen.authorizations;
+      const auto token = bearer_token(value);
+      if (token && token->starts_with(api_key_marker)) {
+        if (seen.bearer_key) {
+          field = request.erase(field);
+          continue;
+        }
+        seen.bearer_key = token;
+        seen.bearer_key_field = field;
+      } else if (token && !seen.bearer) {
+        seen.bearer = token;
+      }
+    }
     ++field;
   }
-  if (authorizations > 1 && (keys_on || jwt_on)) {
+  return seen;
+}
+
+proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_rules& rules,
+                                      const presented_credentials& seen,
+                                      wall_clock::time_point now) const {
+  const config::route_auth& auth = *rules.auth;
+  auto& request = ctx.request;
+  const bool keys_on = auth.api_key != auth_mode::off;
+  const bool jwt_on = auth.jwt != auth_mode::off;
+
+  if (seen.header_keys > 1 && keys_on) {
+    std::string detail = "more than one ";
+    detail += api_key_header_;
+    detail += " field";
+    ctx.answer = proxy::problem(400, detail, ctx.request_id);
+    return proxy::phase_result::respond;
+  }
+  if (seen.authorizations > 1 && (keys_on || jwt_on)) {
     ctx.answer = proxy::problem(400, "more than one Authorization field", ctx.request_id);
     return proxy::phase_result::respond;
   }
-  if (header_key && bearer_key && keys_on) {
+  if (seen.header_key && seen.bearer_key && keys_on) {
     std::string detail = "two API keys: send one, in ";
     detail += api_key_header_;
     detail += " or in Authorization";
@@ -234,15 +280,15 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
 
   // The API key, when the route checks keys and one was sent.
   std::shared_ptr<const store::key_identity> key;
-  if (keys_on && (header_key || bearer_key)) {
-    const std::string& presented = header_key ? *header_key : *bearer_key;
+  if (keys_on && (seen.header_key || seen.bearer_key)) {
+    const std::string_view presented = seen.header_key ? *seen.header_key : *seen.bearer_key;
     store::verify_result verified;
     verified.failure = store::key_failure::unknown;
     if (api_keys_) verified = api_keys_->cache()->verify(presented, now);
     if (!verified.ok()) {
       const auto description = key_failure_description(verified.failure);
       std::string challenge;
-      if (bearer_key) {
+      if (seen.bearer_key) {
         challenge = "Bearer error=\"invalid_token\", error_description=";
       } else {
         challenge = api_key_challenge(api_key_header_);
@@ -259,11 +305,11 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
 
   // The JWT, when the route checks tokens and a bearer token (not a key) was sent.
   std::optional<verified_token> token;
-  if (jwt_on && bearer) {
+  if (jwt_on && seen.bearer) {
     verify_result verified;
     verified.error = {token_error::no_matching_key, "no signing keys loaded"};
     const auto keys = jwks_ ? jwks_->current() : nullptr;
-    if (verifier_ && keys) verified = verifier_->verify(*bearer, *keys, now);
+    if (verifier_ && keys) verified = verifier_->verify(*seen.bearer, *keys, now);
     if (verified.ok() && !header_safe(verified.token->subject())) {
       verified.token.reset();
       verified.error = {token_error::malformed, "sub cannot be sent in a header field"};
@@ -338,9 +384,12 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
   }
 
   ctx.auth = token_fits ? "jwt" : "api_key";
-  const std::string subject = token_fits ? token->subject() : key->id;
+  const std::string& subject = token_fits ? token->subject() : key->id;
   const auto& scopes = token_fits ? token->scopes() : key->scopes;
-  if (!auth.subject_header.empty() && !subject.empty()) request.set(auth.subject_header, subject);
+  // read_credentials removed every field of that name: an insert, no search.
+  if (!auth.subject_header.empty() && !subject.empty()) {
+    request.insert(rules.subject_field, auth.subject_header, subject);
+  }
   if (!auth.scopes_header.empty()) {
     auto joined = join(scopes);
     // Token scopes are the issuer's text; one unfit for a header is not sent.

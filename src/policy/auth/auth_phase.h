@@ -72,9 +72,20 @@ class auth_phase final : public proxy::request_phase {
   struct route_rules {
     const config::route_auth* auth = nullptr;  // null: the route has no auth section
     std::vector<std::string> claims;  // JWT claims the route's rate limits key on (`sub` always)
+    proxy::http::field subject_field = proxy::http::field::unknown;  // Beast's code for subject_header
   };
+  struct presented_credentials;
 
   void prepare_routes(const config::gateway_config& config);
+  // Removes the identity fields and the key fields decide() does not read,
+  // and notes the credentials.
+  presented_credentials read_credentials(proxy::request_message& request,
+                                         const config::route_auth& auth) const;
+  // decide() once the credentials are read: the answer, or the caller's
+  // identity set in ctx and in the request's fields.
+  proxy::phase_result judge(proxy::request_context& ctx, const route_rules& rules,
+                            const presented_credentials& seen,
+                            std::chrono::system_clock::time_point now) const;
 
   const config::route* routes_base_ = nullptr;
   std::vector<route_rules> routes_;  // by route index

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -76,7 +78,7 @@ policy_set::policy_set(const config::route& route, proxy::carried_state::generat
                                   "\": the name must be printable ASCII to appear in RateLimit fields");
     }
     policy p{.name = settings.name, .key = settings.key, .state = nullptr, .quota = {},
-             .metrics = std::nullopt};
+             .metrics = std::nullopt, .limit_field = limit_field_format::for_policy(settings.name)};
     try {
       p.quota = describe(settings);
       quotas.push_back({settings.name, p.quota});
@@ -121,7 +123,8 @@ std::string policy_set::policy_field_for(std::span<const applied> applying) cons
 
 verdict policy_set::evaluate(const request_keys& request, core::time_point now,
                              std::size_t thread) const {
-  std::vector<applied> applying;
+  // On the stack for the usual handful of policies.
+  boost::container::small_vector<applied, 4> applying;
   applying.reserve(policies_.size());
   for (const auto& p : policies_) {
     auto key = key_of(p.key, request);
@@ -130,7 +133,7 @@ verdict policy_set::evaluate(const request_keys& request, core::time_point now,
     if (key) applying.push_back({&p, p.state->find(*key, request.api_key_rate()), {}});
   }
   verdict result;
-  result.policy_field = policy_field_for(applying);
+  result.policy_field = policy_field_for({applying.data(), applying.size()});
   if (applying.empty()) return result;
 
   // Refusal: every refusing policy counts a deny; the field and Retry-After
@@ -145,23 +148,22 @@ verdict policy_set::evaluate(const request_keys& request, core::time_point now,
     result.allowed = false;
     result.refused_by = static_cast<std::size_t>(last->settings - policies_.data());
     result.retry_after_seconds = std::max<std::uint64_t>(1, seconds_up(last->decision.retry_after));
-    result.limit_field = format_limit_field(last->settings->name, last->decision.remaining,
-                                            last->decision.reset_after)
-                             .value_or(std::string());
+    result.limit_field =
+        last->settings->limit_field->format(last->decision.remaining, last->decision.reset_after);
     return result;
   };
 
   if (applying.size() == 1) {
     auto& only = applying.front();
     only.decision = only.limiter->try_acquire(now);
-    if (!only.decision.allowed) return refuse(applying);
+    if (!only.decision.allowed) return refuse({applying.data(), applying.size()});
   } else {
     bool all_admit = true;
     for (auto& a : applying) {
       a.decision = a.limiter->peek(now);
       all_admit = all_admit && a.decision.allowed;
     }
-    if (!all_admit) return refuse(applying);
+    if (!all_admit) return refuse({applying.data(), applying.size()});
     for (std::size_t i = 0; i < applying.size(); ++i) {
       applying[i].decision = applying[i].limiter->try_acquire(now);
       if (applying[i].decision.allowed) continue;
@@ -181,9 +183,8 @@ verdict policy_set::evaluate(const request_keys& request, core::time_point now,
       closest = &a;
     }
   }
-  result.limit_field = format_limit_field(closest->settings->name, closest->decision.remaining,
-                                          closest->decision.reset_after)
-                           .value_or(std::string());
+  result.limit_field =
+      closest->settings->limit_field->format(closest->decision.remaining, closest->decision.reset_after);
   return result;
 }
 

@@ -42,6 +42,7 @@
 #include "config/config.h"
 #include "core/units.h"
 #include "observe/gateway_metrics.h"
+#include "policy/ratelimit/fields.h"
 #include "policy/ratelimit/limiter.h"
 #include "proxy/carried_state.h"
 
@@ -115,6 +116,8 @@ class policy_set {
     std::shared_ptr<policy_state> state;
     quota_policy quota;  // advertised at the policy's own rate
     std::optional<observe::rate_limit_metrics> metrics;
+    // Always set: the constructor refuses a name it could not format.
+    std::optional<limit_field_format> limit_field;
   };
   struct applied;
 

@@ -81,9 +81,10 @@ proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
 
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);
+  ctx.response_headers.reserve(ctx.response_headers.size() + 2);  // one growth, not two
   ctx.response_headers.emplace_back(policy_field_name, std::move(verdict.policy_field));
   if (verdict.limit_field.empty()) return proxy::phase_result::proceed;  // no policy applied
-  ctx.response_headers.emplace_back(limit_field_name, verdict.limit_field);
+  ctx.response_headers.emplace_back(limit_field_name, std::move(verdict.limit_field));
   ctx.ratelimit = verdict.allowed ? "allow" : "deny";
   if (verdict.allowed) return proxy::phase_result::proceed;
 

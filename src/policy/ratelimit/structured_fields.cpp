@@ -1,6 +1,8 @@
 #include "policy/ratelimit/structured_fields.h"
 
 #include <algorithm>
+#include <charconv>
+#include <iterator>
 
 namespace bulwark::policy::ratelimit::sf {
 namespace {
@@ -37,7 +39,9 @@ bool append_string(std::string& out, std::string_view value) {
 
 bool append_integer(std::string& out, std::int64_t value) {
   if (value > max_integer || value < -max_integer) return false;
-  out += std::to_string(value);
+  char digits[24];  // 15 digits and a sign at most
+  const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  out.append(digits, end);
   return true;
 }
 

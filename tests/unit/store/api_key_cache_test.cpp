@@ -10,6 +10,9 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "store/api_key_watcher.h"
 #include "unit/store/store_test_util.h"
@@ -321,6 +324,178 @@ TEST_F(ApiKeyCache, TheWatcherThreadRefreshesAndStopJoins) {
   watcher.stop();  // idempotent
   std::lock_guard lock(mutex);
   EXPECT_EQ(last_count, 1u);
+}
+
+// --- keys remembered per thread (api_key_cache.h, "Verified keys, per thread") ---------
+
+// A store-less cache filled with generated keys; the counters are the calling
+// thread's, read before and after.
+class RememberedKeys : public ::testing::Test {
+ protected:
+  struct made_key {
+    std::string text;
+    key_entry entry;
+  };
+  static made_key make(std::string name) {
+    auto key = generate_key();
+    if (!key) throw std::runtime_error("generate_key failed");
+    made_key made{key->text(), {}};
+    made.entry.id = key->id;
+    made.entry.hash = hash_secret(key->secret);
+    made.entry.name = std::move(name);
+    return made;
+  }
+  static api_key_cache::remembered_keys_stats stats() { return api_key_cache::remembered_keys_for_test(); }
+  // Hits and misses since the test's last call.
+  std::pair<std::size_t, std::size_t> counted() {
+    const auto now = stats();
+    const std::pair<std::size_t, std::size_t> delta{now.hits - seen_.hits, now.misses - seen_.misses};
+    seen_ = now;
+    return delta;
+  }
+
+  api_key_cache cache_;
+  made_key ci_ = make("ci");
+  api_key_cache::remembered_keys_stats seen_ = stats();
+};
+
+using hits_misses = std::pair<std::size_t, std::size_t>;
+
+TEST_F(RememberedKeys, AKeyIsHashedOnceThenComparedWithTheRememberedText) {
+  cache_.load({ci_.entry});
+  counted();
+  const auto first = cache_.verify(ci_.text, t0);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(counted(), (hits_misses{0, 1}));
+  const auto second = cache_.verify(ci_.text, t0);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(counted(), (hits_misses{1, 0}));
+  EXPECT_EQ(second.identity, first.identity);  // the same identity object, from the same snapshot
+  EXPECT_EQ(stats().held, 1u);
+}
+
+// Each of the 49 bytes takes part in the comparison, whichever 16-byte window
+// covers it (byte 32 only in the window that overlaps its neighbour).
+TEST_F(RememberedKeys, AHitNeedsEveryByteOfTheKey) {
+  cache_.load({ci_.entry});
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  counted();
+  for (std::size_t at = 0; at < key_length; ++at) {
+    auto near = ci_.text;
+    near[at] = near[at] == 'a' ? 'b' : 'a';
+    EXPECT_FALSE(cache_.verify(near, t0).ok()) << "byte " << at;
+    EXPECT_EQ(counted(), (hits_misses{0, 1})) << "byte " << at;
+  }
+  EXPECT_TRUE(cache_.verify(ci_.text, t0).ok());  // still remembered: refusals replace nothing
+  EXPECT_EQ(counted(), (hits_misses{1, 0}));
+}
+
+TEST_F(RememberedKeys, RefusedKeysAreNeverRemembered) {
+  auto revoked = ci_.entry;
+  revoked.revoked = true;
+  auto wrong = make("wrong");
+  cache_.load({revoked, wrong.entry});
+  auto wrong_secret = wrong.text;
+  wrong_secret.back() = wrong_secret.back() == 'a' ? 'b' : 'a';
+  counted();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(cache_.verify(ci_.text, t0).failure, key_failure::revoked);
+    EXPECT_EQ(cache_.verify(wrong_secret, t0).failure, key_failure::unknown);
+  }
+  EXPECT_EQ(counted(), (hits_misses{0, 4}));
+  EXPECT_EQ(stats().held, 0u);
+}
+
+TEST_F(RememberedKeys, ExpiryIsCheckedOnEveryHit) {
+  auto expiring = ci_.entry;
+  expiring.expires_at = t0 + hours(1);
+  cache_.load({expiring});
+  counted();
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  ASSERT_TRUE(cache_.verify(ci_.text, t0 + seconds(3599)).ok());
+  EXPECT_EQ(cache_.verify(ci_.text, t0 + hours(1)).failure, key_failure::expired);
+  EXPECT_EQ(counted(), (hits_misses{2, 1}));
+}
+
+// Any load, even of the same keys, forgets what the thread remembered: the
+// next verification hashes against the new snapshot.
+TEST_F(RememberedKeys, EveryLoadForgetsTheRememberedKeys) {
+  cache_.load({ci_.entry});
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  cache_.load({ci_.entry});
+  counted();
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  EXPECT_EQ(counted(), (hits_misses{0, 1}));
+
+  auto revoked = ci_.entry;
+  revoked.revoked = true;
+  cache_.load({revoked});
+  EXPECT_EQ(cache_.verify(ci_.text, t0).failure, key_failure::revoked);
+  cache_.load({});
+  EXPECT_EQ(cache_.verify(ci_.text, t0).failure, key_failure::unknown);
+  EXPECT_EQ(stats().held, 0u);
+}
+
+TEST_F(RememberedKeys, KeysVerifiedForOneCacheAreUnknownToAnother) {
+  cache_.load({ci_.entry});
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  api_key_cache other;
+  other.load({make("other").entry});
+  EXPECT_EQ(other.verify(ci_.text, t0).failure, key_failure::unknown);
+  counted();
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());  // the thread switched caches: hashed again
+  EXPECT_EQ(counted(), (hits_misses{0, 1}));
+}
+
+TEST_F(RememberedKeys, AThreadHoldsABoundedNumberOfKeys) {
+  std::vector<made_key> keys;
+  std::vector<key_entry> entries;
+  for (std::size_t i = 0; i < 4 * api_key_cache::remembered_keys_per_thread; ++i) {
+    keys.push_back(make(std::to_string(i)));
+    entries.push_back(keys.back().entry);
+  }
+  cache_.load(entries);
+  for (const auto& key : keys) ASSERT_TRUE(cache_.verify(key.text, t0).ok());
+  EXPECT_LE(stats().held, api_key_cache::remembered_keys_per_thread);
+  EXPECT_GT(stats().held, 0u);
+  // A key whose slot another key took is hashed again, and verifies all the same.
+  for (const auto& key : keys) ASSERT_TRUE(cache_.verify(key.text, t0).ok());
+}
+
+TEST_F(RememberedKeys, EachThreadRemembersItsOwn) {
+  cache_.load({ci_.entry});
+  ASSERT_TRUE(cache_.verify(ci_.text, t0).ok());
+  hits_misses elsewhere;
+  std::thread other([&] {
+    const auto before = stats();
+    (void)cache_.verify(ci_.text, t0);
+    (void)cache_.verify(ci_.text, t0);
+    const auto after = stats();
+    elsewhere = {after.hits - before.hits, after.misses - before.misses};
+  });
+  other.join();
+  EXPECT_EQ(elsewhere, (hits_misses{1, 1}));
+}
+
+// Through the store, as the admin API and the watcher change it: a
+// revocation or a rotation applies to a key this thread remembers.
+TEST_F(ApiKeyCache, RevocationAndRotationApplyToRememberedKeys) {
+  const auto revoked = create("revoked");
+  const auto rotated = create("rotated");
+  refresh();
+  for (int i = 0; i < 2; ++i) {  // the second time from the remembered keys
+    ASSERT_TRUE(cache_->verify(revoked.key, t0).ok());
+    ASSERT_TRUE(cache_->verify(rotated.key, t0).ok());
+  }
+  ASSERT_TRUE(store_->revoke(revoked.record.id, t0).ok());
+  auto successor = store_->rotate({rotated.record.id, hours(1), std::nullopt}, t0);
+  ASSERT_TRUE(successor.ok());
+  refresh();
+  EXPECT_EQ(cache_->verify(revoked.key, t0).failure, key_failure::revoked);
+  EXPECT_TRUE(cache_->verify(rotated.key, t0 + seconds(3599)).ok());  // its grace period
+  EXPECT_EQ(cache_->verify(rotated.key, t0 + hours(1)).failure, key_failure::expired);
+  EXPECT_TRUE(cache_->verify(successor.value->key, t0 + hours(1)).ok());
 }
 
 }  // namespace

@@ -53,6 +53,21 @@ TEST(ApiKeyFormat, ParsesAWellFormedKey) {
   EXPECT_EQ(parts->secret, "0123456789ABCDEFGHIJabcdefghijkl");
 }
 
+// Whatever the length (under, at and over the 16-byte windows it compares in),
+// a difference in any one byte is found, and texts of different lengths differ.
+TEST(ApiKeyCompare, TextsEqualSeesEveryByte) {
+  for (const std::size_t length : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 33u, 49u, 64u}) {
+    const std::string text(length, 'k');
+    EXPECT_TRUE(texts_equal(text, text)) << length;
+    for (std::size_t at = 0; at < length; ++at) {
+      auto other = text;
+      other[at] = 'K';
+      EXPECT_FALSE(texts_equal(text, other)) << length << " at " << at;
+    }
+    EXPECT_FALSE(texts_equal(text, text + "k")) << length;
+  }
+}
+
 TEST(ApiKeyFormat, RefusesMalformedKeys) {
   ASSERT_TRUE(parse_key(good_key).has_value());  // each case below breaks one thing
   const std::string malformed[] = {

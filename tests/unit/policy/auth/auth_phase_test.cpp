@@ -301,6 +301,36 @@ TEST_F(AuthPhaseTest, OffChecksNothingButStillStripsKeysAndIdentity) {
   EXPECT_EQ(second.upstream("Authorization"), "Basic dXNlcjpwdw==");
 }
 
+// Field names are case-insensitive and may repeat: every field carrying a key
+// or an identity goes, whatever its case and count, and nothing else does.
+TEST_F(AuthPhaseTest, KeyAndIdentityFieldsGoWhateverTheirCaseAndCount) {
+  auto fields = with({{"x-api-key", active.text}, {"X-Other", "kept"}});
+  fields.insert("X-API-KEY", writer.text);
+  fields.insert("authorization", "bearer " + writer.text);
+  fields.insert("AUTHORIZATION", "Bearer " + active.text);
+  fields.insert("x-auth-subject", "admin");
+  fields.insert("X-AUTH-SCOPES", "everything");
+  fields.insert("X-Auth-Subject", "root");
+  const auto out = send("off", fields);
+  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  for (const auto& field : out.request) {
+    EXPECT_EQ(field.name_string(), "X-Other") << field.name_string() << ": " << field.value();
+  }
+  EXPECT_EQ(out.upstream("X-Other"), "kept");
+
+  const auto lower = send("keys", with({{"x-api-key", active.text}, {"x-auth-subject", "admin"}}));
+  ASSERT_EQ(lower.result, proxy::phase_result::proceed);
+  EXPECT_EQ(lower.key_id, active.entry.id);
+  EXPECT_EQ(lower.upstream("X-Auth-Subject"), active.entry.id);
+  EXPECT_EQ(lower.request.count("X-Auth-Subject"), 1u);
+  EXPECT_EQ(lower.upstream("X-API-Key"), "<absent>");
+
+  // Refused requests are not forwarded, but their keys go all the same.
+  const auto refused = send("keys", with({{"x-api-key", revoked.text}}));
+  ASSERT_EQ(refused.result, proxy::phase_result::respond);
+  EXPECT_EQ(refused.upstream("X-API-Key"), "<absent>");
+}
+
 TEST_F(AuthPhaseTest, RouteWithoutAuthIsUntouched) {
   const auto out = send("open", with({{"X-API-Key", active.text}, {"X-Auth-Subject", "admin"}}));
   ASSERT_EQ(out.result, proxy::phase_result::proceed);
