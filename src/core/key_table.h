@@ -13,25 +13,41 @@
 // address; a longer key goes to a side allocation the slot points to). Each shard
 // owns an array of slots sized from its capacity at construction (capacity + 1/32
 // spare; the memory is reserved, and a page becomes resident when a key first
-// lands on it). A key's home is a pair of adjacent slots chosen by its hash; a
-// new key takes a free home slot when there is one, else any free slot, else
-// (every slot taken or pinned, see Lifetime) a slot of its own on the heap. A
-// lookup reads the home pair (two adjacent slots; the first is prefetched with
-// the index cell) comparing one 64-bit word per slot (tag, key length, liveness)
-// before the key, and, only if the key is not there, an overflow index: an
-// open-addressing array of {32-bit hash tag, slot number} cells (linear probing,
+// lands on it), and beside it one fingerprint byte per slot. A key's home is a
+// window of 8 consecutive slots starting at a slot chosen by its hash; a new key
+// takes the first free slot from the window's start on, so one in the window
+// when there is one, else any free slot, else (every slot taken or pinned, see
+// Lifetime) a slot of its own on the heap. A slot holding a key of its own
+// window carries the key's fingerprint (7 bits of its hash, top bit set), every
+// other slot 0. A lookup reads the window's 8 fingerprints as one word and
+// compares the key only in the slots whose fingerprint matches (the first
+// candidate is the key in all but ~0.3% of the hits on a half-full table);
+// only if none holds the key does it read an overflow index: an array of
+// {32-bit hash tag, slot number} cells (open addressing, linear probing,
 // backward-shift deletion, at most half full) holding just the keys that live
-// away from home. So the cost of a hit depends on where its key landed:
-//   - at home (about 90% of the keys of a half-full table): one slot, i.e. one
-//     memory access;
-//   - away from home (most keys of a full table that a spray went through:
-//     eviction frees slots anywhere, so a new key rarely finds its home free):
-//     the home slot and the index cell (fetched together), then the slot: two
-//     dependent accesses, as for every key of the previous version.
+// away from home. The fingerprints are 1/128 of the slots' size (200 KB for
+// 200k slots), so they stay in cache where the slots cannot. So the cost of a
+// hit depends on where its key landed:
+//   - at home (all but ~0.5% of the keys of a half-full table): the fingerprint
+//     word, then one slot, i.e. one memory access;
+//   - away from home (~90% of the keys of a full table that a spray went
+//     through: eviction frees slots anywhere, so a new key rarely finds a free
+//     one in its window): the fingerprint word and the index cell, then the
+//     slot: two dependent memory accesses.
+// (The window's first slot, which holds ~3/4 of the keys of a half-full table,
+// and the index cell are asked for along with the fingerprint word, in case
+// other processes have pushed the fingerprints out of the cache.)
 // Slots never move (State need not be movable, and handles point into them), so
 // the home array cannot be rehashed; that is why the off-home keys need an index.
-// (The previous version had a separately allocated entry per key behind an index
-// of every key: two dependent misses per hit, ~200 ns at 100k keys.)
+// At 100k keys nearly every hit misses every cache (~170 ns to memory on the
+// test machine), so what a hit costs is mostly how many lookups the CPU keeps
+// in flight at once, i.e. how few instructions each takes: a lookup and a
+// token-bucket decision run ~135 (rare paths out of line: the contended lock,
+// the index, promotion, creation), and with the fingerprints they wait for no
+// slot but the key's. (The first version had a separately allocated entry per
+// key behind an index of every key: two dependent misses per hit, ~200 ns. The
+// second read the two slots of a home pair in turn, the index cell alongside,
+// in ~170 instructions: ~110-160 ns where this one takes ~75-110.)
 // A table whose slot array would exceed max_array_bytes gets an array of that
 // size and puts the remaining keys in heap slots: a huge cap costs no more than
 // that up front.
@@ -121,11 +137,14 @@ class keyed_hash {
     std::uint64_t a = 0;
     std::uint64_t b = 0;
     if (length <= 16) {
-      if (length >= 4) {
-        // Four 4-byte reads that together cover [0, length).
-        const std::size_t middle = (length >> 3) << 2;
-        a = (read4(p) << 32) | read4(p + middle);
-        b = (read4(p + length - 4) << 32) | read4(p + length - 4 - middle);
+      // Two reads that together cover [0, length), overlapping when shorter
+      // than twice their width.
+      if (length >= 8) {
+        a = read8(p);
+        b = read8(p + length - 8);
+      } else if (length >= 4) {
+        a = read4(p);
+        b = read4(p + length - 4);
       } else if (length > 0) {
         a = (std::uint64_t{p[0]} << 16) | (std::uint64_t{p[length >> 1]} << 8) | p[length - 1];
       }
@@ -176,7 +195,14 @@ class keyed_hash {
 class spin_lock {
  public:
   void lock() noexcept {
-    while (held_.exchange(true, std::memory_order_acquire)) {
+    if (held_.exchange(true, std::memory_order_acquire)) wait();
+  }
+  void unlock() noexcept { held_.store(false, std::memory_order_release); }
+
+ private:
+  // Out of line, so that lock() stays small enough to inline into every lookup.
+  [[gnu::noinline]] void wait() noexcept {
+    do {
       for (int spins = 0; held_.load(std::memory_order_relaxed); ++spins) {
         if (spins < 64) {
           pause();
@@ -184,11 +210,8 @@ class spin_lock {
           std::this_thread::yield();
         }
       }
-    }
+    } while (held_.exchange(true, std::memory_order_acquire));
   }
-  void unlock() noexcept { held_.store(false, std::memory_order_release); }
-
- private:
   static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -358,14 +381,15 @@ class key_table {
   static constexpr std::size_t inline_key_capacity() { return stride - key_offset; }
 
   // Approximate upper bound of the memory one entry holds, linear in the key
-  // length: its share of the slot array (a slot plus 1/32 spare), an index cell
-  // (kept between 1/4 and 1/2 full, counted as if every key were away from home),
-  // and the key's bytes as if every key took a side allocation (a length word
-  // and glibc malloc's 8-byte header, in 16-byte granules). A key short enough to
-  // stay inline costs less than this by up to its rounded length plus 16.
+  // length: its share of the slot array (a slot and its fingerprint byte, plus
+  // 1/32 spare), an index cell (kept between 1/4 and 1/2 full, counted as if
+  // every key were away from home), and the key's bytes as if every key took a
+  // side allocation (a length word and glibc malloc's 8-byte header, in 16-byte
+  // granules). A key short enough to stay inline costs less than this by up to
+  // its rounded length plus 16.
   static constexpr std::size_t bytes_per_entry(std::size_t key_length) {
     constexpr std::size_t granule = 16;
-    const std::size_t slots = stride + stride / 32;
+    const std::size_t slots = (stride + 1) + (stride + 1) / 32;
     const std::size_t side = (key_length + granule - 1) / granule * granule + granule;
     return slots + 4 * sizeof(cell) + side;
   }
@@ -387,7 +411,7 @@ class key_table {
     }
     return longest;
   }
-  // Entries living in their home slots, and in heap slots.
+  // Entries living in their home windows, and in heap slots.
   std::size_t at_home_for_test() const {
     return sum([](const shard& s) { return s.size - s.index_used; });
   }
@@ -398,35 +422,33 @@ class key_table {
  private:
   static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
   static constexpr std::size_t max_shard_capacity = std::size_t{1} << 30;  // slot numbers fit 32 bits
-  static constexpr std::size_t home_width = 2;  // slots per home: a pair, one DRAM page
+  // Slots per home window: as many fingerprints as one 64-bit word holds.
+  static constexpr std::size_t home_width = 8;
 
-  // Where a key may live: its home pair and its tag (the hash's low 32 bits, also
-  // its overflow index position).
+  // Where a key may live: its home window, the fingerprint it carries there, and
+  // its tag (the hash's low 32 bits, also its overflow index position).
   struct place {
     std::uint32_t tag;
-    std::uint32_t home;  // first slot of the pair
+    std::uint32_t home;  // first slot of the window
+    std::uint8_t fingerprint;
   };
 
-  enum class slot_state : std::uint8_t { free = 0, reserved, live, dead };
   enum slot_flag : std::uint8_t { on_heap = 1, indexed = 2, anchored = 4 };
 
   // A slot's header; the State follows at state_offset and the key at key_offset.
   // A plain aggregate (refs is reached through std::atomic_ref), so that the
   // zero-filled array needs no construction: zero is a free slot.
   struct slot {
-    std::uint32_t refs;    // atomic: the table's reference while live, one per handle
-    std::uint32_t number;  // position in the array, or array size + heap slot index
-    // tag, key_length and where make up the word a lookup compares at once
-    // (identity_of); all three are written under the lock only.
-    std::uint32_t tag;         // low 32 bits of the key's hash
+    std::uint32_t refs;        // atomic: the table's reference while live, one per handle
+    std::uint32_t number;      // position in the array, or array size + heap slot index
+    std::uint32_t tag;         // low 32 bits of the key's hash; lock-guarded, like all below
     std::uint16_t key_length;  // inline bytes, or long_key
-    slot_state where;          // lock-guarded, like everything below
     std::uint8_t flags;        // slot_flag bits
     std::uint32_t newer;       // recency list, slot numbers, towards the front
     std::uint32_t older;
     std::uint64_t stamp;  // the shard's push count when last moved to the front
   };
-  static_assert(sizeof(slot) == 32 && offsetof(slot, tag) == 8 && offsetof(slot, flags) == 15);
+  static_assert(sizeof(slot) == 32);
 
   static constexpr std::size_t round_up(std::size_t n, std::size_t to) {
     return (n + to - 1) / to * to;
@@ -457,32 +479,23 @@ class key_table {
   static std::uint16_t length_code(std::string_view key) noexcept {
     return key.size() <= inline_key_capacity() ? static_cast<std::uint16_t>(key.size()) : long_key;
   }
-  // Bytes 8 to 14 of a header: tag, key_length and where, as one comparison.
-  static std::uint64_t identity_of(const slot* s) noexcept {
-    std::uint64_t word;
-    std::memcpy(&word, reinterpret_cast<const char*>(s) + offsetof(slot, tag), sizeof word);
-    return word & ~(std::uint64_t{0xff} << 56);  // without flags
+  // Whether a live slot holds `key`.
+  static bool holds(slot* s, std::string_view key) noexcept {
+    return s->key_length == length_code(key) && same_key(s, key);
   }
-  static std::uint64_t live_identity(std::uint32_t tag, std::string_view key) noexcept {
-    slot model{};
-    model.tag = tag;
-    model.key_length = length_code(key);
-    model.where = slot_state::live;
-    return identity_of(&model);
-  }
-  // Whether a slot whose identity matched holds `key`; its length already matched.
+  // Whether a live slot whose key length matched holds `key`.
   static bool same_key(slot* s, std::string_view key) noexcept {
     const char* p = key.data();
     const std::size_t n = key.size();
+    const char* q = key_area(s);
+    // Short keys (addresses) without a call or a branch per word: two
+    // overlapping loads cover 8..16 bytes, two more 4..8.
+    if (n - 8 <= 8) {
+      return ((load8(p) ^ load8(q)) | (load8(p + n - 8) ^ load8(q + n - 8))) == 0;
+    }
     if (n > inline_key_capacity()) {
       long_key_block* block = long_key_of(s);
       return block->length == n && std::memcmp(block->bytes(), p, n) == 0;
-    }
-    const char* q = key_area(s);
-    // Short keys (addresses) without a call: two overlapping loads cover 8..16
-    // bytes, two more 4..8.
-    if (n >= 8 && n <= 16) {
-      return (load8(p) ^ load8(q)) == 0 && (load8(p + n - 8) ^ load8(q + n - 8)) == 0;
     }
     if (n >= 4 && n < 8) {
       return load4(p) == load4(q) && load4(p + n - 4) == load4(q + n - 4);
@@ -553,7 +566,11 @@ class key_table {
     std::size_t capacity = 0;
     std::uint64_t promote_age = 1;  // ceil(capacity / 2)
     char* array = nullptr;          // array_slots slots, stride apart
-    std::uint32_t array_slots = 0;  // even, so that a home pair never wraps
+    // One per array slot, then home_width - 1 zeros so that a window near the
+    // end reads no further: the fingerprint of the key in the slot if that slot
+    // is in the key's home window, else 0. Lock-guarded.
+    std::uint8_t* fingerprints = nullptr;
+    std::uint32_t array_slots = 0;
     std::uint64_t pushes = 0;
     std::uint64_t evictions = 0;
     std::size_t size = 0;
@@ -580,10 +597,12 @@ class key_table {
     static shard* create(std::size_t capacity, std::size_t max_bytes) {
       std::size_t slots = capacity + capacity / 32 + 2;
       slots = std::min(slots, std::max<std::size_t>(max_bytes / stride, 2));
-      slots &= ~std::size_t{1};
       auto* s = new shard(capacity, static_cast<std::uint32_t>(slots));
-      // Room for a pointer back to the shard just before the first slot.
-      s->block = detail::allocate_zeroed(slots * stride + slot_align + sizeof(shard*));
+      // Room for a pointer back to the shard just before the first slot, and
+      // for the fingerprints after the last.
+      const std::size_t fingerprint_bytes = slots + home_width - 1;
+      s->block =
+          detail::allocate_zeroed(sizeof(shard*) + slot_align + slots * stride + fingerprint_bytes);
       if (s->block == nullptr) {
         delete s;
         throw std::bad_alloc();
@@ -591,6 +610,7 @@ class key_table {
       const auto start = reinterpret_cast<std::uintptr_t>(s->block) + sizeof(shard*);
       s->array = reinterpret_cast<char*>(round_up(start, slot_align));
       std::memcpy(s->array - sizeof(shard*), &s, sizeof s);
+      s->fingerprints = reinterpret_cast<std::uint8_t*>(s->array + slots * stride);
       return s;
     }
     static shard* of(slot* array_slot) noexcept {
@@ -612,7 +632,6 @@ class key_table {
         std::lock_guard lock(spin);
         for (std::uint32_t n = newest; n != none; n = slot_at(n)->older) {
           slot* e = slot_at(n);
-          e->where = slot_state::dead;
           if ((e->flags & on_heap) == 0 && refs_of(e).load(std::memory_order_acquire) != 1) {
             e->flags |= anchored;
             ++pinned;
@@ -633,12 +652,14 @@ class key_table {
     std::size_t mask() const { return index.size() - 1; }
 
     place place_of(std::uint64_t hash, unsigned shard_bits) const {
-      // The shard took the top bits; the home comes from the next 32, by
-      // multiply-shift range reduction onto the pairs.
-      const auto middle = static_cast<std::uint32_t>((hash << shard_bits) >> 32);
-      const std::uint64_t homes = array_slots / home_width;
-      const auto home = static_cast<std::uint32_t>((std::uint64_t{middle} * homes) >> 32);
-      return {static_cast<std::uint32_t>(hash), static_cast<std::uint32_t>(home * home_width)};
+      // The shard took the top bits; the home comes from the bits below them,
+      // by multiply-shift range reduction onto the slots. The fingerprint is 7
+      // bits of the tag with the top bit set: never 0 (no fingerprint), and
+      // see candidates().
+      __extension__ using wide = unsigned __int128;
+      const auto home = static_cast<std::uint32_t>((wide{hash << shard_bits} * array_slots) >> 64);
+      return {static_cast<std::uint32_t>(hash), home,
+              static_cast<std::uint8_t>(0x80 | (hash >> 16))};
     }
 
     slot* array_slot(std::size_t n) const {
@@ -648,19 +669,52 @@ class key_table {
       return n < array_slots ? array_slot(n) : spill[n - array_slots];
     }
 
+    // The slots of a home window whose fingerprint is `fingerprint`, as the top
+    // bit of their byte of the window's word (lowest slot lowest): the zero
+    // bytes of the word xor the fingerprint in every byte, found without a
+    // loop. A borrow may also flag a byte above a true match if it holds
+    // fingerprint ^ 1; that has the top bit set too, so every candidate holds
+    // a live key (and the key comparison rejects a wrong one).
+    static std::uint64_t candidates(std::uint64_t window, std::uint8_t fingerprint) {
+      constexpr std::uint64_t ones = 0x0101010101010101;
+      const std::uint64_t x = window ^ (fingerprint * ones);
+      return (x - ones) & ~x & (ones << 7);
+    }
+    static std::size_t first_candidate(std::uint64_t matches) {
+      return static_cast<std::size_t>(std::countr_zero(matches)) / 8;
+    }
+
     slot* find(place at, std::string_view key) const {
-      slot* home = array_slot(at.home);
-      // Ask for all the lines of the first home slot, and the index cell, before
-      // comparing, so that they arrive together. (Also asking for the second
-      // slot measured slower: it doubles the lines each lookup pulls in.)
-      for (std::size_t offset = 0; offset < stride; offset += 64) {
-        __builtin_prefetch(reinterpret_cast<char*>(home) + offset);
-      }
+      // The window's first slot, where ~3/4 of the keys of a half-full table
+      // live, and the index cell, which most keys of a table a spray went
+      // through need, are asked for along with the fingerprints: when other
+      // processes have flushed the fingerprints from the cache, such a key
+      // still costs no extra round trip to memory.
+      prefetch_lines(array_slot(at.home), 0);
       if (index_used != 0) __builtin_prefetch(&index[at.tag & mask()]);
-      const std::uint64_t wanted = live_identity(at.tag, key);
-      for (std::size_t i = 0; i < home_width; ++i) {
-        slot* s = array_slot(at.home + i);
-        if (identity_of(s) == wanted && same_key(s, key)) return s;
+      std::uint64_t window;
+      std::memcpy(&window, fingerprints + at.home, sizeof window);
+      const std::uint64_t matches = candidates(window, at.fingerprint);
+      if (matches != 0) {
+        slot* s = array_slot(at.home + first_candidate(matches));
+        prefetch_lines(s, 64);  // so that the slot's lines all arrive together
+        if (holds(s, key)) return s;
+      }
+      return find_elsewhere(at, key, matches & (matches - 1));
+    }
+    static void prefetch_lines(slot* s, std::size_t from) {
+      for (std::size_t offset = from; offset < stride; offset += 64) {
+        __builtin_prefetch(reinterpret_cast<char*>(s) + offset);
+      }
+    }
+
+    // The rest of find(), out of line to keep the hit path short: the window's
+    // other candidates (after a fingerprint collision), then the overflow index.
+    [[gnu::noinline]] slot* find_elsewhere(place at, std::string_view key,
+                                           std::uint64_t matches) const {
+      for (; matches != 0; matches &= matches - 1) {
+        slot* s = array_slot(at.home + first_candidate(matches));
+        if (holds(s, key)) return s;
       }
       if (index_used == 0) return nullptr;
       for (std::size_t i = at.tag & mask();; i = (i + 1) & mask()) {
@@ -668,7 +722,7 @@ class key_table {
         if (c.target == 0) return nullptr;
         if (c.tag == at.tag) {
           slot* s = slot_at(c.target - 1);
-          if (identity_of(s) == wanted && same_key(s, key)) return s;
+          if (holds(s, key)) return s;
         }
       }
     }
@@ -676,11 +730,13 @@ class key_table {
     // find() that counts as a use: lazy promotion, see the file comment.
     slot* use(place at, std::string_view key) {
       slot* found = find(at, key);
-      if (found != nullptr && pushes - found->stamp >= promote_age) {
-        unlink(found);
-        push_front(found);
-      }
+      if (found != nullptr && pushes - found->stamp >= promote_age) promote(found);
       return found;
+    }
+    // Out of line: hits on a key need it at most once per ceil(C/2) pushes.
+    [[gnu::noinline]] void promote(slot* e) {
+      unlink(e);
+      push_front(e);
     }
 
     // Frees an array slot whose state is destroyed; called without the lock.
@@ -694,7 +750,8 @@ class key_table {
       free_slot(s);
     }
 
-    // A free array slot for a new key, its home if possible; null if none.
+    // A free array slot for a new key, null if none: the first from the start
+    // of its home window on (wrapping), so one in the window if there is one.
     slot* reserve(place at) {
       if (returned.load(std::memory_order_relaxed) != none) {
         const std::uint32_t n = returned.exchange(none, std::memory_order_acquire);
@@ -706,12 +763,10 @@ class key_table {
       slot* s = array_slot(n);
       *s = slot{};
       s->number = static_cast<std::uint32_t>(n);
-      s->where = slot_state::reserved;
       return s;
     }
 
     void free_slot(slot* s) {
-      s->where = slot_state::free;
       s->flags = 0;
       free_slots.set(s->number);
     }
@@ -719,8 +774,7 @@ class key_table {
     // Makes room for `fresh` in the index and, for a heap slot, numbers it. May
     // throw std::bad_alloc, before any visible change.
     void prepare(slot* fresh, place at) {
-      const bool home = (fresh->flags & on_heap) == 0 && fresh->number - at.home < home_width;
-      if (!home && 2 * (index_used + 1) > index.size()) rehash(index.size() * 2);
+      if (!at_home(fresh, at) && 2 * (index_used + 1) > index.size()) rehash(index.size() * 2);
       if ((fresh->flags & on_heap) == 0) return;
       std::size_t i;
       if (!spill_free.empty()) {
@@ -736,6 +790,10 @@ class key_table {
       fresh->number = static_cast<std::uint32_t>(array_slots + i);
     }
 
+    static bool at_home(const slot* s, place at) {
+      return (s->flags & on_heap) == 0 && s->number - at.home < home_width;
+    }
+
     // Publishes a prepared slot, adopting one of its references, and returns the
     // entry evicted to make room, or null: the caller releases the table's
     // reference on it after unlocking.
@@ -743,13 +801,13 @@ class key_table {
       slot* victim = size == capacity ? evict_oldest() : nullptr;
       fresh->tag = at.tag;
       fresh->key_length = key_code;
-      const bool home = (fresh->flags & on_heap) == 0 && fresh->number - at.home < home_width;
-      if (!home) {
+      if (at_home(fresh, at)) {
+        fingerprints[fresh->number] = at.fingerprint;
+      } else {
         fresh->flags |= indexed;
         place_cell({at.tag, fresh->number + 1});
         ++index_used;
       }
-      fresh->where = slot_state::live;
       ++size;
       ++inserts;
       push_front(fresh);
@@ -777,6 +835,8 @@ class key_table {
         while (index[i].target != victim->number + 1) i = (i + 1) & mask();
         erase_cell(i);
         --index_used;
+      } else {
+        fingerprints[victim->number] = 0;
       }
       if ((victim->flags & on_heap) != 0) {
         spill[victim->number - array_slots] = nullptr;
@@ -787,7 +847,6 @@ class key_table {
         victim->flags |= anchored;
         anchors.fetch_add(1, std::memory_order_relaxed);
       }
-      victim->where = slot_state::dead;
       --size;
       ++evictions;
       return victim;
@@ -858,15 +917,15 @@ class key_table {
     void* memory = ::operator new(stride, std::align_val_t{slot_align});
     slot* s = ::new (memory) slot{};
     s->flags = on_heap;
-    s->where = slot_state::reserved;
     return s;
   }
 
   // The miss path: take a slot, build the key and state in it unlocked, then
   // publish it unless another thread published the key meanwhile. The victim
   // and a lost race's slot are released after unlocking, so no state destructor
-  // runs under the lock.
-  handle create(shard& s, place at, std::string_view key) {
+  // runs under the lock. Out of line (GCC would inline it into get(), its one
+  // caller), so that get() stays small enough to inline into with().
+  [[gnu::noinline]] handle create(shard& s, place at, std::string_view key) {
     slot* taken;
     std::uint64_t inserts_seen;
     {
@@ -916,12 +975,14 @@ class key_table {
                                    max_shards);
   }
 
-  // Shards take the hash's high bits, home slots the next ones, index cells and
-  // tags its low bits.
+  // Shards take the hash's high bits, home windows the next ones, index cells,
+  // tags and fingerprints its low bits.
   shard& shard_for(std::uint64_t hash) { return *shards_[shard_index(hash)]; }
   const shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
+  // Two shifts, so that a single shard (no bits; a shift by 64 is undefined)
+  // needs no branch.
   std::size_t shard_index(std::uint64_t hash) const {
-    return shard_bits_ == 0 ? 0 : static_cast<std::size_t>(hash >> (64 - shard_bits_));
+    return static_cast<std::size_t>((hash >> 1) >> (63 - shard_bits_));
   }
 
   template <class Field>
