@@ -43,7 +43,10 @@ std::string_view bad_field_name(const char* stop, const char* end) {
 header_section_scanner::state header_section_scanner::scan(std::string_view data) {
   const char* const begin = data.data();
   const char* const end = begin + data.size();
+  // p < end first: memchr must not see a null pointer, even for 0 bytes (an
+  // empty buffer's data() is null).
   for (const char* p = begin + scanned_;
+       p < end &&
        (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p))));
        ++p) {
     const std::size_t i = static_cast<std::size_t>(p - begin);
