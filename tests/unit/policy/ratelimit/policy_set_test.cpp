@@ -20,17 +20,6 @@ using namespace std::chrono_literals;
 using namespace test;
 using algorithm = config::limit_algorithm;
 
-const core::time_point start{std::chrono::seconds{1000}};
-
-// A policy set with its own carried state.
-struct fixture {
-  explicit fixture(const config::route& route, const observe::gateway_metrics* metrics = nullptr)
-      : generation(carried.next()), set(route, generation, metrics) {}
-  proxy::carried_state carried;
-  proxy::carried_state::generation generation;
-  policy_set set;
-};
-
 // Whole units available to `key` now (peek reports what would be left after one more).
 std::uint64_t remaining(const policy_set& set, std::size_t policy, std::string_view key,
                         core::time_point now) {

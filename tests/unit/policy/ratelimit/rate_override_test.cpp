@@ -17,16 +17,6 @@ using namespace std::chrono_literals;
 using namespace test;
 using algorithm = config::limit_algorithm;
 
-const core::time_point start{std::chrono::seconds{1000}};
-
-struct fixture {
-  explicit fixture(const config::route& route)
-      : generation(carried.next()), set(route, generation, nullptr) {}
-  proxy::carried_state carried;
-  proxy::carried_state::generation generation;
-  policy_set set;
-};
-
 fake_request keyed(std::string id, std::optional<core::rate> rate) {
   fake_request request;
   request.key_id = std::move(id);

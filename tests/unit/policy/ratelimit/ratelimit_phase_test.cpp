@@ -15,8 +15,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace test;
 
-const core::time_point start{std::chrono::seconds{1000}};
-
 std::string field(const std::vector<std::pair<std::string, std::string>>& fields,
                   std::string_view name) {
   for (const auto& [n, v] : fields) {

@@ -40,6 +40,18 @@ inline config::route make_route(std::string name, std::vector<config::rate_limit
   return r;
 }
 
+// Every test's "now" starts here: a fixed point, never the clock.
+inline const core::time_point start{std::chrono::seconds{1000}};
+
+// A policy set with its own carried state.
+struct fixture {
+  explicit fixture(const config::route& route, const observe::gateway_metrics* metrics = nullptr)
+      : generation(carried.next()), set(route, generation, metrics) {}
+  proxy::carried_state carried;
+  proxy::carried_state::generation generation;
+  policy_set set;
+};
+
 // A request's keys, set by hand.
 class fake_request final : public request_keys {
  public:
