@@ -1,12 +1,12 @@
 // The upstream call (DESIGN.md §1 "pick endpoint ─► send"): takes a pooled
 // connection, sends the request with its body streamed from the client,
 // reads the response header, lets the phases see it, and streams the
-// response back. Retries with backoff and the breaker will wrap the
-// `exchange` step here.
+// response back. Each try (`exchange`) is admitted by the breaker and the
+// concurrency limit and retried with backoff while the route allows
+// (`try_upstream`, rules in resilience.h).
 #pragma once
 
 #include <optional>
-#include <span>
 
 #include "proxy/context.h"
 #include "proxy/pipeline.h"

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <future>
 #include <memory>
-#include <span>
 #include <thread>
 #include <unordered_set>
 #include <vector>
