@@ -2,6 +2,7 @@
 // to its helpers, the protocols in the comments of record().
 #include "core/sliding_outcome_window.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace bulwark::core {
@@ -199,11 +200,19 @@ window_totals time_window::totals_ending_at(std::uint64_t newest, std::uint64_t 
   for (std::uint64_t age = 0; age < bucket_count_ && age <= newest; ++age) {
     const bucket& source = buckets_[position];
     const auto short_key = static_cast<std::uint32_t>(newest - age);
-    sum.calls += count_for_key(source.calls, short_key);
+    // Failures and slow calls first: record() counts the call before them, so
+    // the calls read afterwards include every failure read here. Read the other
+    // way round, a reader preempted between the loads would see the failures of
+    // calls it did not count, and a rate above the real one (even above 1).
     sum.failures += count_for_key(source.failures, short_key);
     sum.slow_calls += count_for_key(source.slow_calls, short_key);
+    sum.calls += count_for_key(source.calls, short_key);
     position = position == 0 ? bucket_count_ - 1 : position - 1;
   }
+  // A bucket that moved to a newer key between the loads counts the calls as 0
+  // but not the failures read before; a rate is never more than all calls.
+  sum.failures = std::min(sum.failures, sum.calls);
+  sum.slow_calls = std::min(sum.slow_calls, sum.calls);
   return sum;
 }
 

@@ -112,7 +112,8 @@ class time_window {
   // instead of one packed word keep 32-bit counts and a 32-bit key (a packed
   // word would leave 16 bits each, too few for a busy upstream); the price is
   // that a reader may see a record's call counted before its failure, which
-  // shifts a rate by at most the number of records in flight.
+  // lowers a rate by the number of records in flight. Readers load the call
+  // count last, so a rate is never seen above the real one.
   struct bucket {
     std::atomic<std::uint64_t> calls{0};
     std::atomic<std::uint64_t> failures{0};
