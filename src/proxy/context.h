@@ -7,6 +7,9 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+
+#include <boost/container/small_vector.hpp>
 
 #include "config/config.h"
 #include "core/units.h"
@@ -16,6 +19,10 @@
 namespace bulwark::proxy {
 
 using request_message = http::request<view_body>;
+
+// Fields the gateway sets on a message, kept inline for the usual few (the
+// request id, RateLimit-Policy, RateLimit): no allocation for the list.
+using field_list = boost::container::small_vector<std::pair<std::string, std::string>, 3>;
 
 struct request_context {
   const config::gateway_config& config;
@@ -41,11 +48,11 @@ struct request_context {
   std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
   // Fields the upstream request carries in place of the client's of the
   // same names: the request id, when the gateway made it.
-  std::vector<std::pair<std::string, std::string>> upstream_headers;
+  field_list upstream_headers;
   // Fields every response to this request carries, whoever makes it (the
   // upstream or the gateway): the request id, RateLimit-Policy and
   // RateLimit, say. They replace the upstream's fields of the same names.
-  std::vector<std::pair<std::string, std::string>> response_headers;
+  field_list response_headers;
   // The rate-limit decision for the access log: "allow" or "deny"; unset when
   // no rate limit applied.
   std::optional<std::string> ratelimit;

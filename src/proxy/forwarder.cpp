@@ -134,35 +134,63 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
   co_return std::nullopt;
 }
 
-awaitable<exchange_result> send_request(request_context& ctx, client_side& client,
-                                        upstream_connection& upstream, const request_body& body,
-                                        core::time_point try_deadline) {
-  const upstream_head how{.client_ip = ctx.client_ip,
-                          .chunked = client.parser.chunked(),
-                          .gateway_fields = ctx.upstream_headers};
+// What became of sending the request: sent, a stale pooled connection to
+// replace, or the answer for a failure.
+exchange_result after_send(request_context& ctx, const upstream_connection& upstream,
+                           const error_code& ec, bool body_consumed, uint64_t body_bytes) {
+  if (!ec) return exchange_result{.body_bytes = body_bytes};
+  if (stale_reused(upstream, body_consumed, ec)) return exchange_result{.retry_fresh = true};
+  ctx.error = error_source::upstream;
+  return exchange_result{
+      .answer = is_timeout(ec) ? problem(504, "upstream timed out receiving the request", ctx.request_id)
+                               : problem(502, "upstream failed while receiving the request", ctx.request_id),
+      .outcome = outcome_of(ec),
+      .result = {kind_of(ec)},
+      .body_bytes = body_bytes};
+}
+
+// The request header section (in client.head) and the kept body, if any.
+std::array<net::const_buffer, 2> whole_request(const client_side& client, const request_body& body) {
+  return {net::buffer(client.head), body.kept ? net::buffer(*body.kept) : net::const_buffer{}};
+}
+
+// Writes the request header section upstream into client.head.
+void write_request_head(const request_context& ctx, client_side& client) {
   client.head.clear();
-  write_upstream_head(client.parser.get().base(), how, client.head);
-  if (body.kept || !body.present) {
-    // Nothing to read from the client: the header section and the kept body.
-    const std::array<net::const_buffer, 2> buffers{
-        net::buffer(client.head), body.kept ? net::buffer(*body.kept) : net::const_buffer{}};
-    std::size_t written = 0;
-    auto ec = write_now(upstream.stream, buffers, written);
-    if (ec == net::error::would_block) {
-      upstream.stream.expires_at(to_asio(try_deadline));
-      ec = co_await write_rest(upstream.stream, buffers, written);
-    }
-    if (!ec) co_return exchange_result{.body_bytes = body.kept ? body.kept->size() : 0};
-    if (stale_reused(upstream, false, ec)) co_return exchange_result{.retry_fresh = true};
-    ctx.error = error_source::upstream;
-    co_return exchange_result{
-        .answer = is_timeout(ec) ? problem(504, "upstream timed out receiving the request", ctx.request_id)
-                                 : problem(502, "upstream failed while receiving the request", ctx.request_id),
-        .outcome = outcome_of(ec),
-        .result = {kind_of(ec)}};
-  }
+  write_upstream_head(client.parser.get().base(),
+                      {.client_ip = ctx.client_ip,
+                       .chunked = client.parser.chunked(),
+                       .gateway_fields = ctx.upstream_headers},
+                      client.head);
+}
+
+// Sends a request with nothing more to read from the client (no body, or a
+// kept one): straight to the socket, and only what the socket does not take
+// at once in a coroutine. Returns the result when done, nullopt when the
+// rest must be sent by send_rest from `written` on.
+std::optional<exchange_result> send_now(request_context& ctx, client_side& client,
+                                        upstream_connection& upstream, const request_body& body,
+                                        std::size_t& written) {
+  const auto ec = write_now(upstream.stream, whole_request(client, body), written);
+  if (ec == net::error::would_block) return std::nullopt;
+  return after_send(ctx, upstream, ec, false, body.kept && !ec ? body.kept->size() : 0);
+}
+
+awaitable<exchange_result> send_rest(request_context& ctx, client_side& client,
+                                     upstream_connection& upstream, const request_body& body,
+                                     std::size_t written, core::time_point try_deadline) {
+  upstream.stream.expires_at(to_asio(try_deadline));
+  const auto ec = co_await write_rest(upstream.stream, whole_request(client, body), written);
+  co_return after_send(ctx, upstream, ec, false, body.kept && !ec ? body.kept->size() : 0);
+}
+
+// Streams the request body from the client while sending it upstream.
+awaitable<exchange_result> stream_request(request_context& ctx, client_side& client,
+                                          upstream_connection& upstream,
+                                          core::time_point try_deadline) {
   auto relayed = co_await relay_message<true>(
-      client.stream, client.buffer, client.parser, {upstream.stream, client.head, how.chunked},
+      client.stream, client.buffer, client.parser,
+      {upstream.stream, client.head, client.parser.chunked()},
       {client.idle_timeout, try_deadline - steady_now(), try_deadline});
   if (relayed.read_error == http::error::body_limit) {
     ctx.error = error_source::client;
@@ -174,20 +202,16 @@ awaitable<exchange_result> send_request(request_context& ctx, client_side& clien
                                   ? problem(408, "timed out reading the request body", ctx.request_id)
                                   : problem(400, "malformed or incomplete request body", ctx.request_id)};
   }
-  if (relayed.write_error) {
-    if (stale_reused(upstream, true, relayed.write_error)) {
-      co_return exchange_result{.retry_fresh = true};
-    }
-    ctx.error = error_source::upstream;
-    co_return exchange_result{
-        .answer = is_timeout(relayed.write_error)
-                      ? problem(504, "upstream timed out receiving the request", ctx.request_id)
-                      : problem(502, "upstream failed while receiving the request", ctx.request_id),
-        .outcome = outcome_of(relayed.write_error),
-        .result = {kind_of(relayed.write_error)},
-        .body_bytes = relayed.body_bytes};
-  }
-  co_return exchange_result{.body_bytes = relayed.body_bytes};
+  co_return after_send(ctx, upstream, relayed.write_error, true, relayed.body_bytes);
+}
+
+// The part of sending that waits: the rest of a whole request, or the
+// streamed one. Not a coroutine itself, so no frame of its own.
+awaitable<exchange_result> send_later(request_context& ctx, client_side& client,
+                                      upstream_connection& upstream, const request_body& body,
+                                      std::size_t written, core::time_point try_deadline) {
+  if (body.present && !body.kept) return stream_request(ctx, client, upstream, try_deadline);
+  return send_rest(ctx, client, upstream, body, written, try_deadline);
 }
 
 // Reads the final response header, skipping interim 1xx responses (RFC 9110
@@ -275,7 +299,12 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
   const bool streams_body = body.present && !body.kept;
   for (int replays = 0;; ++replays) {
     const auto started = steady_now();
-    auto acquired = co_await target.pool.acquire(try_deadline, target.avoid, target.health);
+    auto taken = target.pool.acquire_now(target.avoid, target.health);
+    if (const auto* endpoint = std::get_if<std::size_t>(&taken)) {
+      auto waited = co_await target.pool.acquire(*endpoint, try_deadline, target.avoid, target.health);
+      taken = std::move(waited);
+    }
+    auto& acquired = std::get<acquire_result>(taken);
     if (acquired.endpoint) result.endpoint = target.pool.endpoint_name(*acquired.endpoint);
     if (!acquired.connection) {
       auto failed = failed_acquire(ctx, acquired);
@@ -288,11 +317,18 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     if (streams_body && !body.continue_sent && body.expects_continue) {
       co_await answer_continue(client);
     }
-    auto sent = co_await send_request(ctx, client, *upstream, body, try_deadline);
-    result.bytes_in = sent.body_bytes;
-    if (sent.retry_fresh) continue;
-    sent.endpoint = upstream->endpoint;
-    if (sent.answer) co_return sent;
+    write_request_head(ctx, client);
+    std::size_t written = 0;
+    std::optional<exchange_result> sent;
+    if (!streams_body) sent = send_now(ctx, client, *upstream, body, written);
+    if (!sent) {
+      auto waited = co_await send_later(ctx, client, *upstream, body, written, try_deadline);
+      sent = std::move(waited);
+    }
+    result.bytes_in = sent->body_bytes;
+    if (sent->retry_fresh) continue;
+    sent->endpoint = upstream->endpoint;
+    if (sent->answer) co_return std::move(*sent);
     auto received = co_await read_response_header(ctx, *upstream, parser, head_request,
                                                   streams_body, try_deadline);
     if (received.retry_fresh) continue;

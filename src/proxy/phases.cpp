@@ -21,8 +21,6 @@ phase_result request_id_phase::on_request(request_context& ctx) {
     ctx.request_id = observe::make_request_id();
     ctx.upstream_headers.emplace_back(header_, ctx.request_id);
   }
-  // Room for the fields later phases add too (RateLimit-Policy, RateLimit).
-  ctx.response_headers.reserve(4);
   ctx.response_headers.emplace_back(header_, ctx.request_id);
   return phase_result::proceed;
 }

@@ -69,27 +69,47 @@ awaitable<void> session::run() {
   for (bool keep_alive = true; keep_alive && !worker_.draining();) {
     std::optional<request_parser> parser;
     std::optional<local_response> failure;
-    const auto status = co_await read_header(parser, failure);
+    std::size_t length = 0;
+    auto status = co_await receive_header_section(length, failure);
+    if (status == read_status::ready && !parse_header(length, parser, failure)) {
+      status = read_status::failed;
+    }
     if (status == read_status::closed) break;
     if (status == read_status::failed) {
-      co_await write_local(*failure, {}, false, false);
-      auto record =
-          finish(*worker_.snapshot()->phases, nullptr, failure->status, request_started_);
-      if (record) {
-        record->request_id = failure->request_id;
-        record->bytes_out = failure->body.size();
-        record->error = error_source::client;
-        worker_.access_log().write(slot_.thread(), *record);
-      }
-      co_await lingering_close();
+      co_await refuse(*failure);
       co_return;
     }
-    keep_alive = co_await serve_request(*parser);
+    // The request's state lives in this (per-connection) frame: a coroutine
+    // of its own would cost a frame per request.
+    const auto snapshot = worker_.snapshot();  // held until this request is done
+    request_context ctx{.config = snapshot->phases->config(),
+                        .listener = *settings_,
+                        .request = parser->get(),
+                        .client_ip = slot_.client_ip(),
+                        .start = request_started_,
+                        .thread = slot_.thread()};
+    forward_result outcome;
+    keep_alive = co_await respond(*parser, *snapshot, ctx, outcome);
+    account(*snapshot->phases, ctx, outcome);
     first_request_ = false;
   }
   error_code ignored;
   stream_.socket().shutdown(tcp_socket::shutdown_send, ignored);
   stream_.socket().close(ignored);
+}
+
+// Answers a request that could not be read (malformed, too large, too
+// slow), logs it, and closes the connection.
+awaitable<void> session::refuse(const local_response& failure) {
+  co_await write_local(failure, {}, false, false);
+  auto record = finish(*worker_.snapshot()->phases, nullptr, failure.status, request_started_);
+  if (record) {
+    record->request_id = failure.request_id;
+    record->bytes_out = failure.body.size();
+    record->error = error_source::client;
+    worker_.access_log().write(slot_.thread(), *record);
+  }
+  co_await lingering_close();
 }
 
 // header_timeout runs from the connection's start for its first request and
@@ -175,30 +195,8 @@ bool session::parse_header(std::size_t length, std::optional<request_parser>& pa
   return true;
 }
 
-awaitable<session::read_status> session::read_header(std::optional<request_parser>& parser,
-                                                     std::optional<local_response>& failure) {
-  std::size_t length = 0;
-  const auto status = co_await receive_header_section(length, failure);
-  if (status != read_status::ready) co_return status;
-  co_return parse_header(length, parser, failure) ? read_status::ready : read_status::failed;
-}
-
-awaitable<bool> session::serve_request(request_parser& parser) {
-  const auto snapshot = worker_.snapshot();  // held until this request is done
-  request_context ctx{.config = snapshot->phases->config(),
-                      .listener = *settings_,
-                      .request = parser.get(),
-                      .client_ip = slot_.client_ip(),
-                      .start = request_started_,
-                      .thread = slot_.thread()};
-  forward_result outcome;
-  const bool keep_alive = co_await respond(parser, *snapshot, ctx, outcome);
-  account(*snapshot->phases, ctx, outcome);
-  co_return keep_alive;
-}
-
-// Metrics and the access-log record of a request. Not in serve_request:
-// the record would enlarge its coroutine frame, allocated per request.
+// Metrics and the access-log record of a request. Not in run(): the record
+// would enlarge the connection's coroutine frame.
 void session::account(const pipeline& phases, const request_context& ctx,
                       const forward_result& outcome) {
   auto record = finish(phases, ctx.route, outcome.status, ctx.start);

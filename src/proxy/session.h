@@ -42,13 +42,11 @@ class session {
   using request_parser = http::request_parser<view_body>;
   enum class read_status { ready, closed, failed };
 
-  awaitable<read_status> read_header(std::optional<request_parser>& parser,
-                                     std::optional<local_response>& failure);
+  awaitable<void> refuse(const local_response& failure);
   awaitable<read_status> receive_header_section(std::size_t& length,
                                                 std::optional<local_response>& failure);
   bool parse_header(std::size_t length, std::optional<request_parser>& parser,
                     std::optional<local_response>& failure);
-  awaitable<bool> serve_request(request_parser& parser);
   awaitable<bool> respond(request_parser& parser, const worker_snapshot& snapshot,
                           request_context& ctx, forward_result& outcome);
   void account(const pipeline& phases, const request_context& ctx, const forward_result& outcome);

@@ -38,14 +38,24 @@ error_code parse_buffered(beast::flat_buffer& buffer, Parser& parser) {
   return ec;
 }
 
-// Moves `parser` forward as parse_buffered does, reading from `stream` as
-// long as that is needed. Returns success, or the error: end_of_stream when
-// the stream ended before the message began, partial_message when it ended
-// inside it, the parser's or the stream's.
+// How far read_until reads: until the parser moved forward at all, or until
+// the header section is parsed.
+enum class read_goal { progress, header };
+
+// Parses what `buffer` holds, reading from `stream` as long as that is needed
+// to reach `goal`. Returns success, or the error: end_of_stream when the
+// stream ended before the message began, partial_message when it ended
+// inside it, the parser's or the stream's. One coroutine for both goals, so
+// reading a header costs one frame, not one per read.
 template <class Parser>
-awaitable<error_code> read_some(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser) {
+awaitable<error_code> read_until(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                                 read_goal goal) {
   for (;;) {
-    if (const auto ec = parse_buffered(buffer, parser); ec != http::error::need_more) co_return ec;
+    if (goal == read_goal::header && parser.is_header_done()) co_return error_code{};
+    if (const auto ec = parse_buffered(buffer, parser); ec != http::error::need_more) {
+      if (ec || goal == read_goal::progress) co_return ec;
+      continue;
+    }
     // As Beast sizes its reads: the free capacity, at least 512 bytes, at
     // most 64 KiB.
     const std::size_t room = std::clamp<std::size_t>(buffer.capacity() - buffer.size(), 512, 65536);
@@ -61,14 +71,16 @@ awaitable<error_code> read_some(tcp_stream& stream, beast::flat_buffer& buffer, 
   }
 }
 
+// Moves `parser` forward as parse_buffered does, reading as long as needed.
+template <class Parser>
+awaitable<error_code> read_some(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser) {
+  return read_until(stream, buffer, parser, read_goal::progress);
+}
+
 // Reads until the header section is parsed.
 template <class Parser>
 awaitable<error_code> read_header(tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser) {
-  while (!parser.is_header_done()) {
-    const auto ec = co_await read_some(stream, buffer, parser);
-    if (ec) co_return ec;
-  }
-  co_return error_code{};
+  return read_until(stream, buffer, parser, read_goal::header);
 }
 
 // Writes what the socket takes now, without waiting; `written` says how

@@ -135,13 +135,17 @@ pooled_connection upstream_pool::lend(std::shared_ptr<upstream_connection> conne
   return pooled_connection(this, std::move(connection));
 }
 
-awaitable<acquire_result> upstream_pool::acquire(core::time_point deadline,
+std::variant<acquire_result, std::size_t> upstream_pool::acquire_now(
+    std::optional<std::size_t> avoid, const endpoint_health* health) {
+  const auto picked = pick_endpoint(avoid, health);
+  if (!picked) return no_usable_endpoint();
+  if (auto idle = take_idle(*picked)) return acquire_result{lend(std::move(idle))};
+  return *picked;
+}
+
+awaitable<acquire_result> upstream_pool::acquire(std::size_t endpoint, core::time_point deadline,
                                                  std::optional<std::size_t> avoid,
                                                  const endpoint_health* health) {
-  const auto picked = pick_endpoint(avoid, health);
-  if (!picked) co_return no_usable_endpoint();
-  const std::size_t endpoint = *picked;
-  if (auto idle = take_idle(endpoint)) co_return acquire_result{lend(std::move(idle))};
   if (open_ < upstream_.pool.max_connections || make_room()) {
     auto connected = co_await connect(endpoint, deadline);
     co_return connected;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "config/config.h"
@@ -89,11 +90,16 @@ class upstream_pool {
   upstream_pool(const upstream_pool&) = delete;
   upstream_pool& operator=(const upstream_pool&) = delete;
 
-  // A connection to an endpoint chosen by the balance policy among those
-  // `health` calls usable (all, when null), avoiding `avoid` when another
-  // usable endpoint exists; waits (bounded by `deadline`) when the pool is at
-  // max_connections.
-  awaitable<acquire_result> acquire(core::time_point deadline,
+  // Acquiring a connection, in two steps so that the common case costs no
+  // coroutine frame. acquire_now() picks an endpoint by the balance policy
+  // among those `health` calls usable (all, when null), avoiding `avoid` when
+  // another usable endpoint exists, and returns what needs no waiting: an
+  // idle connection to it, or the failure that none is usable. Otherwise it
+  // returns the endpoint, and acquire() opens a connection there, or waits
+  // (bounded by `deadline`) when the pool is at max_connections.
+  std::variant<acquire_result, std::size_t> acquire_now(std::optional<std::size_t> avoid = std::nullopt,
+                                                        const endpoint_health* health = nullptr);
+  awaitable<acquire_result> acquire(std::size_t endpoint, core::time_point deadline,
                                     std::optional<std::size_t> avoid = std::nullopt,
                                     const endpoint_health* health = nullptr);
 

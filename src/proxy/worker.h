@@ -94,7 +94,10 @@ class worker {
   // Declared last, destroyed first: destroying io_ destroys the coroutine
   // frames still suspended in it, whose sessions and pooled connections
   // unregister from the members above, so those must still exist.
-  net::io_context io_{1};
+  // One thread runs it, and only that thread touches its sockets (other
+  // threads post to it), so the reactor's per-socket locks are off; the
+  // scheduler's lock stays for those posts.
+  net::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread_;
 };
 

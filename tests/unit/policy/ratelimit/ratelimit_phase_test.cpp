@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
+
 #include "config/cidr.h"
 #include "test_policies.h"
 
@@ -15,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace test;
 
-std::string field(const std::vector<std::pair<std::string, std::string>>& fields,
+std::string field(std::span<const std::pair<std::string, std::string>> fields,
                   std::string_view name) {
   for (const auto& [n, v] : fields) {
     if (n == name) return v;
@@ -39,7 +41,7 @@ class RateLimitPhaseTest : public ::testing::Test {
   // One request through the phase, from `peer`, on route `route` (null: none).
   struct outcome {
     proxy::phase_result result;
-    std::vector<std::pair<std::string, std::string>> response_headers;
+    proxy::field_list response_headers;
     std::optional<proxy::local_response> answer;
     std::optional<std::string> decision;
   };
