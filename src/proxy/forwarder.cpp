@@ -191,7 +191,7 @@ awaitable<exchange_result> stream_request(request_context& ctx, client_side& cli
   auto relayed = co_await relay_message<true>(
       client.stream, client.buffer, client.parser,
       {upstream.stream, client.head, client.parser.chunked()},
-      {client.idle_timeout, try_deadline - steady_now(), try_deadline});
+      {client.idle_timeout, no_idle_limit, try_deadline});
   if (relayed.read_error == http::error::body_limit) {
     ctx.error = error_source::client;
     co_return exchange_result{problem(413, "request body exceeds max_body_bytes", ctx.request_id)};
@@ -289,6 +289,7 @@ struct try_target {
   upstream_pool& pool;
   std::optional<std::size_t> avoid;  // the endpoint of the previous try
   const endpoint_health* health;
+  core::time_point started;  // when the try began
 };
 
 awaitable<exchange_result> exchange(request_context& ctx, client_side& client, try_target target,
@@ -298,7 +299,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
   const bool head_request = client.parser.get().method() == http::verb::head;
   const bool streams_body = body.present && !body.kept;
   for (int replays = 0;; ++replays) {
-    const auto started = steady_now();
+    const auto started = replays == 0 ? target.started : steady_now();
     auto taken = target.pool.acquire_now(target.avoid, target.health);
     if (const auto* endpoint = std::get_if<std::size_t>(&taken)) {
       auto waited = co_await target.pool.acquire(*endpoint, try_deadline, target.avoid, target.health);
@@ -376,8 +377,7 @@ try_permits admit_try(request_context& ctx, const upstream_resilience& upstream,
 // what became of a try.
 void record_try(request_context& ctx, const pipeline& phases, const upstream_resilience& shared,
                 try_permits& permits, const exchange_result& tried, std::optional<std::size_t> endpoint,
-                core::time_point started) {
-  const auto now = steady_now();
+                core::time_point started, core::time_point now) {
   const auto& result = tried.result;
   if (tried.outcome) {
     if (const auto* metrics = phases.upstream_metrics(ctx.route->upstream_index)) {
@@ -468,10 +468,11 @@ awaitable<exchange_result> try_upstream(request_context& ctx, client_side& clien
     const auto try_deadline = route.retry.per_try_timeout
                                   ? std::min(ctx.deadline, started + *route.retry.per_try_timeout)
                                   : ctx.deadline;
-    auto tried = co_await exchange(ctx, client, {pool, previous_endpoint, shared.health.get()}, body,
-                                   upstream, parser, try_deadline, result);
+    auto tried = co_await exchange(ctx, client, {pool, previous_endpoint, shared.health.get(), started},
+                                   body, upstream, parser, try_deadline, result);
     if (tried.outcome) ++result.attempts;
-    record_try(ctx, phases, shared, permits, tried, tried.endpoint, started);
+    const auto finished = steady_now();
+    record_try(ctx, phases, shared, permits, tried, tried.endpoint, started, finished);
     const auto delay = retry_delay({.route = route,
                                     .shared = retries,
                                     .result = tried.result,
@@ -482,7 +483,7 @@ awaitable<exchange_result> try_upstream(request_context& ctx, client_side& clien
                                                        ? upstream_retry_after(parser, tried.result)
                                                        : std::nullopt,
                                     .previous_delay = previous_delay,
-                                    .now = steady_now(),
+                                    .now = finished,
                                     .deadline = ctx.deadline});
     if (!delay) co_return tried;
     count_retry(ctx, phases, tried.result);
@@ -539,7 +540,7 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
 
   auto relayed = co_await relay_message<false>(
       upstream->stream, upstream->buffer, parser, {client.stream, client.head, how.chunked},
-      {ctx.deadline - steady_now(), client.idle_timeout, ctx.deadline});
+      {no_idle_limit, client.idle_timeout, ctx.deadline});
   if (relayed.read_error) ctx.error = error_source::upstream;
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());

@@ -26,11 +26,14 @@ inline std::chrono::steady_clock::time_point to_asio(core::time_point t) {
 
 // Each read (write) must make progress within read_idle (write_idle), and all
 // of it must end by `overall`.
+// Each read and write must finish within its side's idle time and before
+// `overall`; an idle time of no_idle_limit leaves only `overall`.
 struct relay_deadlines {
   core::duration read_idle;
   core::duration write_idle;
   core::time_point overall;
 };
+inline constexpr core::duration no_idle_limit = core::duration::max();
 
 struct relay_result {
   error_code read_error;   // the side the body came from
@@ -72,7 +75,8 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
                                       http::parser<isRequest, view_body>& parser,
                                       relay_output out, relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
-    return to_asio(std::min(steady_now() + idle, deadlines.overall));
+    const auto now = steady_now();
+    return to_asio(idle < deadlines.overall - now ? now + idle : deadlines.overall);
   };
   relay_result result;
   if (!parser.is_done()) in_buffer.reserve(relay_read_size);

@@ -68,16 +68,23 @@ ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
   }
 }
 
+const policy_set* ratelimit_phase::policies_of(const proxy::request_context& ctx) const {
+  if (ctx.route == nullptr) return nullptr;
+  const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
+  return index < routes_.size() ? routes_[index].get() : nullptr;
+}
+
 proxy::phase_result ratelimit_phase::on_request(proxy::request_context& ctx) {
+  // The clock is read only where a limit applies.
+  if (policies_of(ctx) == nullptr) return proxy::phase_result::proceed;
   return decide(ctx, proxy::steady_now());
 }
 
 proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
                                             core::time_point now) const {
-  if (ctx.route == nullptr) return proxy::phase_result::proceed;
-  const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
-  if (index >= routes_.size() || !routes_[index]) return proxy::phase_result::proceed;
-  const policy_set& policies = *routes_[index];
+  const policy_set* route_policies = policies_of(ctx);
+  if (route_policies == nullptr) return proxy::phase_result::proceed;
+  const policy_set& policies = *route_policies;
 
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);

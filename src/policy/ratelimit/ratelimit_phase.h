@@ -30,6 +30,9 @@ class ratelimit_phase final : public proxy::request_phase {
   }
 
  private:
+  // The route's policies; null when it has none (or no route matched).
+  const policy_set* policies_of(const proxy::request_context& ctx) const;
+
   const config::route* routes_base_;
   std::vector<std::unique_ptr<const policy_set>> routes_;  // by route index
 };
