@@ -300,6 +300,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
   const bool streams_body = body.present && !body.kept;
   for (int replays = 0;; ++replays) {
     const auto started = replays == 0 ? target.started : steady_now();
+    // A connection: an idle one at once, or opened (or waited for) in a coroutine.
     auto taken = target.pool.acquire_now(target.avoid, target.health);
     if (const auto* endpoint = std::get_if<std::size_t>(&taken)) {
       auto waited = co_await target.pool.acquire(*endpoint, try_deadline, target.avoid, target.health);
@@ -318,6 +319,7 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     if (streams_body && !body.continue_sent && body.expects_continue) {
       co_await answer_continue(client);
     }
+    // The request: straight to the socket when it takes it all, else in a coroutine.
     write_request_head(ctx, client);
     std::size_t written = 0;
     std::optional<exchange_result> sent;
