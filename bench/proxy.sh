@@ -23,6 +23,10 @@
 #             triggered (issue 5 §8); limits: an IP rate limit never reached
 #             and a required API key on bulwark, `limit_req` (never reached)
 #             on nginx (issue 6 §6) (default none)
+#
+# With LOGS=on or POLICIES other than none, a second bulwark with neither
+# ("bulwark-plain", same CPU) runs in the same rounds, so the cost of the logs
+# or policies is read from one run (issues 4 §6 and 6 §6 ask for both ratios).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +37,11 @@ readonly UPSTREAM=${UPSTREAM:-demo}
 readonly LOGS=${LOGS:-off}
 readonly POLICIES=${POLICIES:-none}
 readonly LOAD_CPU=0 PROXY_CPU=1
-readonly PROXIES=(bulwark nginx)
+if [[ $LOGS == on || $POLICIES != none ]]; then
+  readonly PROXIES=(bulwark nginx bulwark-plain)
+else
+  readonly PROXIES=(bulwark nginx)
+fi
 ALL_CASES=("64 / 64c-small" "64 /bytes/16384 64c-16KiB" "1 / 1c-small" "1 /bytes/16384 1c-16KiB")
 # ONLY=64c-small (a case name, or several separated by spaces) runs just those.
 CASES=()
@@ -46,8 +54,8 @@ readonly LARGE_BYTES=16384
 workdir=""
 started=()  # "pid:start_time" of every process this script started, in order
 adopted=()  # the same for nginx workers, which nginx started
-upstream_port="" bulwark_port="" nginx_port=""
-admin_port=""  # bulwark's admin server, on a port of its own so runs never collide
+upstream_port=""
+declare -A proxy_ports  # proxy name -> the port wrk loads
 declare -A proxy_pids  # proxy name -> pids whose CPU time and RSS it is charged
 nginx_pids=""          # set by start_nginx: master and worker pids
 wrk_result=""          # set by run_wrk
@@ -193,7 +201,7 @@ $(nginx_limits_http)
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:${proxy_ports[nginx]};
     location / {
 $(nginx_limits_location)
       proxy_pass http://backend;
@@ -279,14 +287,15 @@ nginx_limits_location() {
   return 0
 }
 
+# The bulwark config's parts for POLICIES ($1 is the value for this bulwark).
 upstream_policies() {
-  case "$POLICIES" in
+  case "$1" in
     resilience) echo "    circuit_breaker: {window: 10s, min_requests: 20, failure_rate: 0.5, open_for: 5s}" ;;
   esac
 }
 
 route_policies() {
-  case "$POLICIES" in
+  case "$1" in
     resilience)
       echo "    retry: {attempts: 3, per_try_timeout: 2s, backoff: {base: 10ms, max: 100ms},"
       echo "            budget: {ratio: 0.2, min_per_s: 10}}" ;;
@@ -297,60 +306,65 @@ route_policies() {
 }
 
 auth_section() {
-  [[ $POLICIES == limits ]] && echo "auth: {api_keys: {db: $workdir/keys.db}}"
+  [[ $1 == limits ]] && echo "auth: {api_keys: {db: $workdir/keys.db}}"
   return 0
 }
 
+# bulwark_conf PORT ADMIN_PORT LOGS POLICIES
 bulwark_conf() {
+  local port=$1 admin=$2 logs=$3 policies=$4
   cat <<EOF
 workers: 1
 listeners:
   - name: bench
-    address: 127.0.0.1:$bulwark_port
+    address: 127.0.0.1:$port
 upstreams:
   - name: backend
     endpoints: [127.0.0.1:$upstream_port]
     pool: {max_connections: 256, max_idle: 256}
-$(upstream_policies)
+$(upstream_policies "$policies")
 routes:
   - name: everything
     match: {path_prefix: /}
     upstream: backend
-$(route_policies)
-$(auth_section)
+$(route_policies "$policies")
+$(auth_section "$policies")
 observability:
-  access_log: $([ "$LOGS" = on ] && echo "{path: $workdir/access.log}" || echo off)
+  access_log: $([ "$logs" = on ] && echo "{path: $workdir/access.log}" || echo off)
 admin:
-  address: 127.0.0.1:$admin_port
+  address: 127.0.0.1:$admin
 EOF
 }
 
+# start_bulwark NAME LOGS POLICIES: a bulwark (with its own admin port, so
+# runs never collide) on the proxy CPU.
 start_bulwark() {
-  local conf="$workdir/bulwark.yaml" pid
-  bulwark_port=$(free_port)
-  admin_port=$(free_port)
-  if [[ $POLICIES == limits ]]; then
+  local name=$1 logs=$2 policies=$3 conf="$workdir/$1.yaml" port pid
+  port=$(free_port)
+  if [[ $policies == limits && -z $api_key ]]; then
     api_key=$("$BIN/bulwark" keys create --db "$workdir/keys.db" --name bench 2>/dev/null | head -1)
   fi
-  bulwark_conf >"$conf"
+  bulwark_conf "$port" "$(free_port)" "$logs" "$policies" >"$conf"
   "$BIN/bulwark" check -c "$conf" >/dev/null || die "bulwark check refused $conf"
-  taskset -c "$PROXY_CPU" "$BIN/bulwark" run -c "$conf" 2>"$workdir/bulwark.log" &
+  taskset -c "$PROXY_CPU" "$BIN/bulwark" run -c "$conf" 2>"$workdir/$name.log" &
   pid=$!
   track started "$pid"
-  wait_until bulwark "$pid" grep -q '"msg":"ready"' "$workdir/bulwark.log"
-  proxy_pids[bulwark]=$pid
+  wait_until "$name" "$pid" grep -q '"msg":"ready"' "$workdir/$name.log"
+  proxy_pids[$name]=$pid
+  proxy_ports[$name]=$port
 }
 
 start_proxies() {
-  start_bulwark
-  nginx_port=$(free_port)
-  start_nginx nginx "$PROXY_CPU" nginx_proxy_conf "$nginx_port"
+  start_bulwark bulwark "$LOGS" "$POLICIES"
+  if [[ " ${PROXIES[*]} " == *" bulwark-plain "* ]]; then start_bulwark bulwark-plain off none; fi
+  proxy_ports[nginx]=$(free_port)
+  start_nginx nginx "$PROXY_CPU" nginx_proxy_conf "${proxy_ports[nginx]}"
   proxy_pids[nginx]=$nginx_pids
-  check_serves bulwark "$bulwark_port"
-  check_serves nginx "$nginx_port"
+  local proxy
+  for proxy in "${PROXIES[@]}"; do check_serves "$proxy" "${proxy_ports[$proxy]}"; done
 }
 
-port_of() { if [[ $1 == bulwark ]]; then echo "$bulwark_port"; else echo "$nginx_port"; fi; }
+port_of() { echo "${proxy_ports[$1]}"; }
 
 # --- measuring -------------------------------------------------------------
 
@@ -428,10 +442,15 @@ warm_up() {
 }
 
 run_rounds() {
-  local round entry conns path label proxy order rps p99 rss cpu pct
+  local round entry conns path label proxy order rps p99 rss cpu pct i
   for ((round = 1; round <= ROUNDS; round++)); do
+    # Every other round runs the proxies in reverse order, so drift of the
+    # machine during a round lands on all of them alike.
     order=("${PROXIES[@]}")
-    ((round % 2 == 0)) && order=("${PROXIES[1]}" "${PROXIES[0]}")
+    if ((round % 2 == 0)); then
+      order=()
+      for ((i = ${#PROXIES[@]} - 1; i >= 0; i--)); do order+=("${PROXIES[i]}"); done
+    fi
     for entry in "${CASES[@]}"; do
       read -r conns path label <<<"$entry"
       for proxy in "${order[@]}"; do
@@ -476,12 +495,16 @@ print("|---|---|--:|--:|--:|--:|--:|--:|")
 for case in cases:
     rps, p50, p99 = medians(case, "direct")
     print(f"| {case} | upstream alone | {rps:.0f} | {p50:.3f} | {p99:.3f} | | | |")
-    m = {who: medians(case, who) for who in ("bulwark", "nginx")}
+    m = {who: medians(case, who) for who in ("bulwark", "nginx", "bulwark-plain") if (case, who) in runs}
     for who, (rps, p50, p99, rss, cpu, pct, _) in m.items():
         print(f"| {case} | {who} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {rss / 1024:.1f} | {cpu:.1f} | {pct:.0f} |")
     b, n = m["bulwark"], m["nginx"]
     print(f"| {case} | **bulwark/nginx** | **{ratio(b[0], n[0])}** | {ratio(b[1], n[1])} | **{ratio(b[2], n[2])}**"
           f" | **{ratio(b[3], n[3])}** | {ratio(b[4], n[4])} | |")
+    if "bulwark-plain" in m:
+        p = m["bulwark-plain"]
+        print(f"| {case} | **bulwark/bulwark-plain** | **{ratio(b[0], p[0])}** | {ratio(b[1], p[1])}"
+              f" | {ratio(b[2], p[2])} | {ratio(b[3], p[3])} | {ratio(b[4], p[4])} | |")
 
 bulwark, worker = (max(medians(case, who)[6] for case in cases) for who in ("bulwark", "nginx"))
 print()
@@ -489,7 +512,8 @@ print("RSS: VmRSS after each run, nginx's master and worker summed (which counts
       f" mapped in both twice); largest over the cases, nginx's worker alone: {worker / 1024:.1f} MiB,"
       f" bulwark {bulwark / 1024:.1f} MiB, bulwark/worker {ratio(bulwark, worker)}."
       " CPU: utime+stime of the proxy's processes over the run, per request and as a share of one core."
-      " \"upstream alone\": wrk straight to the upstream, once per case.")
+      " \"upstream alone\": wrk straight to the upstream, once per case."
+      " bulwark-plain (when present): bulwark without the access log and the policies, in the same rounds.")
 PY
 }
 
@@ -508,7 +532,7 @@ main() {
 
   start_upstream
   start_proxies
-  log "upstream :$upstream_port ($UPSTREAM), bulwark :$bulwark_port, nginx :$nginx_port;" \
+  log "upstream :$upstream_port ($UPSTREAM), $(for p in "${PROXIES[@]}"; do printf '%s :%s, ' "$p" "${proxy_ports[$p]}"; done)" \
     "$ROUNDS rounds × ${#CASES[@]} cases × ${#PROXIES[@]} proxies × $DURATION s"
   measure_direct
   warm_up
