@@ -4,6 +4,8 @@
 // free-slot bitmap and the zero-filled allocation.
 #include "core/key_table.h"
 
+#include <sys/mman.h>
+
 #include <random>
 
 namespace bulwark::core::detail {
@@ -68,7 +70,13 @@ std::size_t free_slot_map::find_from(std::size_t from) const noexcept {
   return found * 64 + static_cast<std::size_t>(std::countr_zero(words_[found]));
 }
 
-void* allocate_zeroed(std::size_t bytes) noexcept { return std::calloc(1, bytes); }
-void free_zeroed(void* block) noexcept { std::free(block); }
+void* allocate_zeroed(std::size_t bytes) noexcept {
+  void* block = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return block == MAP_FAILED ? nullptr : block;
+}
+
+void free_zeroed(void* block, std::size_t bytes) noexcept {
+  if (block != nullptr) ::munmap(block, bytes);
+}
 
 }  // namespace bulwark::core::detail

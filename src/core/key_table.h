@@ -244,10 +244,12 @@ class free_slot_map {
   std::vector<std::uint64_t> summary_;  // bit w set: words_[w] != 0
 };
 
-// Memory for a slot array: zero-filled pages from calloc, so the pages no key
-// has touched stay unbacked. Returns null on failure.
+// Memory for a slot array: zero-filled pages straight from the kernel (an
+// anonymous mapping), so the pages no key has touched stay unbacked whatever
+// the allocator (tcmalloc's calloc, for one, writes the zeros itself, which
+// made a table resident in full at start). Returns null on failure.
 void* allocate_zeroed(std::size_t bytes) noexcept;
-void free_zeroed(void* block) noexcept;
+void free_zeroed(void* block, std::size_t bytes) noexcept;
 
 }  // namespace detail
 
@@ -583,6 +585,7 @@ class key_table {
     std::vector<std::uint32_t> spill_free;  // unused spill numbers; capacity >= spill's
     std::uint64_t inserts = 0;
     void* block = nullptr;  // the array's allocation
+    std::size_t block_bytes = 0;
     std::atomic<std::size_t> anchors{1};
     // A slot freed without the lock, waiting to be marked free by the next
     // reserve(): spares the thread that destroyed an evicted state (every insert
@@ -601,8 +604,8 @@ class key_table {
       // Room for a pointer back to the shard just before the first slot, and
       // for the fingerprints after the last.
       const std::size_t fingerprint_bytes = slots + home_width - 1;
-      s->block =
-          detail::allocate_zeroed(sizeof(shard*) + slot_align + slots * stride + fingerprint_bytes);
+      s->block_bytes = sizeof(shard*) + slot_align + slots * stride + fingerprint_bytes;
+      s->block = detail::allocate_zeroed(s->block_bytes);
       if (s->block == nullptr) {
         delete s;
         throw std::bad_alloc();
@@ -619,7 +622,7 @@ class key_table {
       std::memcpy(&s, array - sizeof s, sizeof s);
       return s;
     }
-    ~shard() { detail::free_zeroed(block); }
+    ~shard() { detail::free_zeroed(block, block_bytes); }
 
     void drop_anchor() noexcept {
       if (anchors.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

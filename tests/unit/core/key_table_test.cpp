@@ -10,9 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -203,6 +206,27 @@ TEST(KeyTableTest, CapacityIsSplitExactlyAcrossShards) {
   EXPECT_EQ(key_table<counter>(10, counting_factory()).shard_count(), 1u);
   EXPECT_THROW(key_table<counter>(10, counting_factory(), 3), std::invalid_argument);
   EXPECT_THROW(key_table<counter>(0, counting_factory()), std::invalid_argument);
+}
+
+// Resident memory of this process (/proc/self/statm), in bytes.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0;
+  std::size_t resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// The slot arrays are reserved at construction (64 MiB here) but a page is
+// backed only once a key is written to it, so an idle table costs next to
+// nothing, and one key costs a page.
+TEST(KeyTableTest, SlotArraysBecomeResidentOnlyWhereKeysLive) {
+  const std::size_t before = resident_bytes();
+  key_table<token_bucket> table(1'000'000, [](std::string_view) {
+    return token_bucket(rate_limit_spec{5, 60s, 5});
+  });
+  ASSERT_TRUE(table.get("203.0.113.7")->try_acquire(time_point{std::chrono::seconds{1000}}).allowed);
+  EXPECT_LT(resident_bytes() - std::min(before, resident_bytes()), std::size_t{8} << 20);
 }
 
 TEST(KeyTableTest, BytesPerEntryCountsTheStateTheKeyAndTheIndex) {
