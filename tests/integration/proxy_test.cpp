@@ -253,9 +253,17 @@ TEST_F(Proxy, StreamsAGigabyteEachWayInFlatMemory) {
   EXPECT_EQ(json_body(*uploaded)["bytes"], gigabyte);
   const long rss_after_upload = rss_kib(gateway_->proc.pid());
 
-  // Unbuffered means megabytes, not gigabytes.
-  EXPECT_LT(rss_after_download - rss_before, 32 * 1024);
-  EXPECT_LT(rss_after_upload - rss_before, 32 * 1024);
+  // Unbuffered means megabytes, not gigabytes. Under ASan the gateway's
+  // freed blocks wait in the allocator's quarantine (256 MiB by default)
+  // before reuse, so its RSS also grows with what it allocated and freed
+  // (each piece's read); still far below a buffered gigabyte.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr long allocator_slack_kib = 256 * 1024;
+#else
+  constexpr long allocator_slack_kib = 0;
+#endif
+  EXPECT_LT(rss_after_download - rss_before, 32 * 1024 + allocator_slack_kib);
+  EXPECT_LT(rss_after_upload - rss_before, 32 * 1024 + allocator_slack_kib);
 }
 
 // --- errors the gateway answers itself --------------------------------------
