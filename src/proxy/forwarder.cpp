@@ -111,6 +111,16 @@ bool keep_for_replay(const config::route& route, client_side& client) {
   return std::find(retry.methods.begin(), retry.methods.end(), method) != retry.methods.end();
 }
 
+// The answer when reading the request body from the client failed.
+local_response body_read_failure(request_context& ctx, const error_code& ec) {
+  ctx.error = error_source::client;
+  if (ec == http::error::body_limit) {
+    return problem(413, "request body exceeds max_body_bytes", ctx.request_id);
+  }
+  return is_timeout(ec) ? problem(408, "timed out reading the request body", ctx.request_id)
+                        : problem(400, "malformed or incomplete request body", ctx.request_id);
+}
+
 // Reads the whole (small) body from the client; an answer when that failed.
 awaitable<std::optional<local_response>> read_body(request_context& ctx, client_side& client,
                                                   request_body& body) {
@@ -124,11 +134,7 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
     message.body().piece = {};
     client.stream.expires_at(to_asio(std::min(steady_now() + client.idle_timeout, ctx.deadline)));
     const auto ec = co_await read_some(client.stream, client.buffer, client.parser);
-    if (ec) {
-      ctx.error = error_source::client;
-      co_return is_timeout(ec) ? problem(408, "timed out reading the request body", ctx.request_id)
-                               : problem(400, "malformed or incomplete request body", ctx.request_id);
-    }
+    if (ec) co_return body_read_failure(ctx, ec);
     body.kept->append(message.body().piece);
   }
   co_return std::nullopt;
@@ -192,16 +198,7 @@ awaitable<exchange_result> stream_request(request_context& ctx, client_side& cli
       client.stream, client.buffer, client.parser,
       {upstream.stream, client.head, client.parser.chunked()},
       {client.idle_timeout, no_idle_limit, try_deadline});
-  if (relayed.read_error == http::error::body_limit) {
-    ctx.error = error_source::client;
-    co_return exchange_result{problem(413, "request body exceeds max_body_bytes", ctx.request_id)};
-  }
-  if (relayed.read_error) {
-    ctx.error = error_source::client;
-    co_return exchange_result{is_timeout(relayed.read_error)
-                                  ? problem(408, "timed out reading the request body", ctx.request_id)
-                                  : problem(400, "malformed or incomplete request body", ctx.request_id)};
-  }
+  if (relayed.read_error) co_return exchange_result{body_read_failure(ctx, relayed.read_error)};
   co_return after_send(ctx, upstream, relayed.write_error, true, relayed.body_bytes);
 }
 
