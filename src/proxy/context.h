@@ -5,14 +5,18 @@
 // released on every path.
 #pragma once
 
+#include <array>
+#include <cstring>
+#include <memory_resource>
 #include <optional>
 #include <string>
-#include <utility>
+#include <string_view>
 
 #include <boost/container/small_vector.hpp>
 
 #include "config/config.h"
 #include "core/units.h"
+#include "proxy/headers.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
 
@@ -22,7 +26,29 @@ using request_message = http::request<view_body>;
 
 // Fields the gateway sets on a message, kept inline for the usual few (the
 // request id, RateLimit-Policy, RateLimit): no allocation for the list.
-using field_list = boost::container::small_vector<std::pair<std::string, std::string>, 3>;
+using field_list = boost::container::small_vector<gateway_field, 3>;
+
+// Copies of text kept for one request, for gateway fields whose values a phase
+// makes per request (RateLimit, say): the first 256 bytes inline, so the usual
+// request allocates nothing for them.
+class text_store {
+ public:
+  text_store() noexcept {}  // user-provided: the inline bytes are not zeroed
+  text_store(const text_store&) = delete;
+  text_store& operator=(const text_store&) = delete;
+
+  // A view of a copy of `text`, valid until the store is destroyed.
+  std::string_view keep(std::string_view text) {
+    if (text.empty()) return {};
+    auto* copy = static_cast<char*>(arena_.allocate(text.size(), 1));
+    std::memcpy(copy, text.data(), text.size());
+    return {copy, text.size()};
+  }
+
+ private:
+  std::array<std::byte, 256> inline_;
+  std::pmr::monotonic_buffer_resource arena_{inline_.data(), inline_.size()};
+};
 
 struct request_context {
   const config::gateway_config& config;
@@ -32,7 +58,7 @@ struct request_context {
   core::time_point start;
   std::size_t thread = 0;  // the worker's index, for per-thread metric slots
 
-  std::string request_id;
+  std::string request_id;  // set once, by the request id phase: fields point into it
   const config::route* route = nullptr;
   core::time_point deadline{};  // the route's timeout, from `start`
 
@@ -47,12 +73,15 @@ struct request_context {
   std::optional<core::rate> auth_key_rate;
   std::map<std::string, std::string, std::less<>> jwt_claims;  // a verified JWT's claims, as text
   // Fields the upstream request carries in place of the client's of the
-  // same names: the request id, when the gateway made it.
+  // same names: the request id, when the gateway made it, and the identity
+  // the auth phase established.
   field_list upstream_headers;
   // Fields every response to this request carries, whoever makes it (the
   // upstream or the gateway): the request id, RateLimit-Policy and
   // RateLimit, say. They replace the upstream's fields of the same names.
   field_list response_headers;
+  // The text of those fields that no longer-lived object holds.
+  text_store texts;
   // The rate-limit decision for the access log: "allow" or "deny"; unset when
   // no rate limit applied.
   std::optional<std::string> ratelimit;

@@ -113,7 +113,7 @@ bool is_x_forwarded_for(const field_line& field) {
 
 bool set_by_gateway(std::string_view name, std::span<const gateway_field> fields) {
   for (const auto& field : fields) {
-    if (iequals(field.first, name)) return true;
+    if (iequals(field.name, name)) return true;
   }
   return false;
 }

@@ -19,9 +19,9 @@ phase_result request_id_phase::on_request(request_context& ctx) {
     ctx.request_id = std::string(sent->value());
   } else {
     ctx.request_id = observe::make_request_id();
-    ctx.upstream_headers.emplace_back(header_, ctx.request_id);
+    ctx.upstream_headers.push_back({header_, ctx.request_id});
   }
-  ctx.response_headers.emplace_back(header_, ctx.request_id);
+  ctx.response_headers.push_back({header_, ctx.request_id});
   return phase_result::proceed;
 }
 

@@ -251,7 +251,7 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
   local_response made = std::move(*outcome.answer);
   // Fields every response to this request carries (RateLimit, say), the
   // gateway's own answers included.
-  for (const auto& field : ctx.response_headers) made.headers.push_back(field);
+  for (const auto& [name, value] : ctx.response_headers) made.headers.emplace_back(name, value);
   const bool kept = co_await answer(made, ctx.request_id, head_request, keep, outcome);
   if (!parser.is_done()) co_await lingering_close();
   co_return kept;

@@ -161,7 +161,6 @@ void auth_phase::prepare_routes(const config::gateway_config& config) {
     auto& rules = routes_.emplace_back();
     if (!route.auth) continue;
     rules.auth = &*route.auth;
-    rules.subject_field = proxy::http::string_to_field(route.auth->subject_header);
     rules.claims.push_back("sub");
     for (const auto& limit : route.rate_limits) {
       if (limit.key.source != config::limit_key::kind::jwt_claim) continue;
@@ -255,7 +254,6 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
                                       const presented_credentials& seen,
                                       wall_clock::time_point now) const {
   const config::route_auth& auth = *rules.auth;
-  auto& request = ctx.request;
   const bool keys_on = auth.api_key != auth_mode::off;
   const bool jwt_on = auth.jwt != auth_mode::off;
 
@@ -386,14 +384,15 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
   ctx.auth = token_fits ? "jwt" : "api_key";
   const std::string& subject = token_fits ? token->subject() : key->id;
   const auto& scopes = token_fits ? token->scopes() : key->scopes;
-  // read_credentials removed every field of that name: an insert, no search.
+  // Gateway fields, written in place of any the client sent (read_credentials
+  // also removed those, for the phases after this one).
   if (!auth.subject_header.empty() && !subject.empty()) {
-    request.insert(rules.subject_field, auth.subject_header, subject);
+    ctx.upstream_headers.push_back({auth.subject_header, ctx.texts.keep(subject)});
   }
   if (!auth.scopes_header.empty()) {
-    auto joined = join(scopes);
+    const auto joined = join(scopes);
     // Token scopes are the issuer's text; one unfit for a header is not sent.
-    if (header_safe(joined)) request.set(auth.scopes_header, joined);
+    if (header_safe(joined)) ctx.upstream_headers.push_back({auth.scopes_header, ctx.texts.keep(joined)});
   }
   return proxy::phase_result::proceed;
 }

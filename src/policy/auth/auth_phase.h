@@ -72,7 +72,6 @@ class auth_phase final : public proxy::request_phase {
   struct route_rules {
     const config::route_auth* auth = nullptr;  // null: the route has no auth section
     std::vector<std::string> claims;  // JWT claims the route's rate limits key on (`sub` always)
-    proxy::http::field subject_field = proxy::http::field::unknown;  // Beast's code for subject_header
   };
   struct presented_credentials;
 

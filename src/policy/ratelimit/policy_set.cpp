@@ -104,11 +104,11 @@ struct policy_set::applied {
 };
 
 // Only a request whose override applied pays for a field of its own.
-std::string policy_set::policy_field_for(std::span<const applied> applying) const {
+std::optional<std::string> policy_set::overridden_policy_field(std::span<const applied> applying) const {
   const bool overridden = std::any_of(applying.begin(), applying.end(), [](const applied& a) {
     return a.limiter.override_quota().has_value();
   });
-  if (!overridden) return policy_field_;
+  if (!overridden) return std::nullopt;
   std::vector<named_quota> quotas;
   quotas.reserve(policies_.size());
   for (const auto& p : policies_) quotas.push_back({p.name, p.quota});
@@ -118,7 +118,7 @@ std::string policy_set::policy_field_for(std::span<const applied> applying) cons
     }
   }
   // The names passed when the set was built and numbers are clamped: cannot fail.
-  return format_policy_field(quotas).value_or(policy_field_);
+  return format_policy_field(quotas);
 }
 
 verdict policy_set::evaluate(const request_keys& request, core::time_point now,
@@ -133,7 +133,8 @@ verdict policy_set::evaluate(const request_keys& request, core::time_point now,
     if (key) applying.push_back({&p, p.state->find(*key, request.api_key_rate()), {}});
   }
   verdict result;
-  result.policy_field = policy_field_for({applying.data(), applying.size()});
+  result.route_policy_field = policy_field_;
+  result.overridden_policy_field = overridden_policy_field({applying.data(), applying.size()});
   if (applying.empty()) return result;
 
   // Refusal: every refusing policy counts a deny; the field and Retry-After

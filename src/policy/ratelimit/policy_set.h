@@ -76,9 +76,14 @@ struct verdict {
 
   bool allowed = true;
   // The value of the RateLimit-Policy field for this request: the route's
-  // (policy_set::policy_field), with the quota of a key's rate override in
-  // place of its policy's where one applied.
-  std::string policy_field;
+  // (policy_set::policy_field), a view of the set's text, or where a key's
+  // rate override applied, the same with the override's quota in place of
+  // its policy's, in `overridden_policy_field`.
+  std::string_view route_policy_field;
+  std::optional<std::string> overridden_policy_field;
+  std::string_view policy_field() const {
+    return overridden_policy_field ? std::string_view{*overridden_policy_field} : route_policy_field;
+  }
   // The value of the RateLimit field, for the policy closest to refusal (the
   // refusing one when refused); empty when no policy applied.
   std::string limit_field;
@@ -121,7 +126,9 @@ class policy_set {
   };
   struct applied;
 
-  std::string policy_field_for(std::span<const applied> applying) const;
+  // RateLimit-Policy with the quotas of the overrides that applied; nullopt
+  // when none did (the route's field stands).
+  std::optional<std::string> overridden_policy_field(std::span<const applied> applying) const;
 
   void record(const policy& p, std::size_t thread, observe::limit_decision decision) const {
     if (p.metrics) p.metrics->record(thread, decision);

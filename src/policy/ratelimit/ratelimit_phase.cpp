@@ -4,6 +4,7 @@
 
 #include "policy/client_address.h"
 #include "policy/ratelimit/fields.h"
+#include "proxy/strings.h"
 
 namespace bulwark::policy::ratelimit {
 namespace {
@@ -36,8 +37,13 @@ class context_keys final : public request_keys {
     if (found == ctx_.jwt_claims.end()) return std::nullopt;
     return std::string_view{found->second};
   }
-  // The first field line of that name.
+  // What the upstream will see: a field the gateway sets in place of the
+  // client's (the identity from the auth phase, say), else the first field
+  // line of that name the client sent.
   std::optional<std::string_view> header(std::string_view name) const override {
+    for (const auto& field : ctx_.upstream_headers) {
+      if (proxy::iequals(field.name, name)) return field.value;
+    }
     const auto field = ctx_.request.find(name);
     if (field == ctx_.request.end()) return std::nullopt;
     return std::string_view{field->value()};
@@ -89,9 +95,12 @@ proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);
   ctx.response_headers.reserve(ctx.response_headers.size() + 2);  // one growth, not two
-  ctx.response_headers.emplace_back(policy_field_name, std::move(verdict.policy_field));
+  const auto policy_field = verdict.overridden_policy_field
+                                ? ctx.texts.keep(*verdict.overridden_policy_field)
+                                : verdict.route_policy_field;  // the pipeline holds the set
+  ctx.response_headers.push_back({policy_field_name, policy_field});
   if (verdict.limit_field.empty()) return proxy::phase_result::proceed;  // no policy applied
-  ctx.response_headers.emplace_back(limit_field_name, std::move(verdict.limit_field));
+  ctx.response_headers.push_back({limit_field_name, ctx.texts.keep(verdict.limit_field)});
   ctx.ratelimit = verdict.allowed ? "allow" : "deny";
   if (verdict.allowed) return proxy::phase_result::proceed;
 

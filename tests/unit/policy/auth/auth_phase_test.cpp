@@ -5,6 +5,9 @@
 // Keys live in a hand-filled cache; time is a fixed wall-clock point.
 #include "policy/auth/auth_phase.h"
 
+#include "proxy/headers.h"
+#include "proxy/strings.h"
+
 #include <gtest/gtest.h>
 
 #include "unit/temp_dir.h"
@@ -131,11 +134,28 @@ class AuthPhaseTest : public ::testing::Test {
     std::string key_id;
     std::optional<core::rate> key_rate;
     std::map<std::string, std::string, std::less<>> claims;
-    proxy::request_message request;  // as it would go upstream
+    proxy::request_message request;
+    std::string upstream_head;  // the header section the upstream would get
 
+    // The values of the field lines `name` in the upstream's header section.
+    std::vector<std::string> upstream_values(std::string_view name) const {
+      std::vector<std::string> values;
+      std::string_view rest = upstream_head;
+      while (!rest.empty()) {
+        const auto end = rest.find("\r\n");
+        const auto line = rest.substr(0, end);
+        rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || !proxy::iequals(line.substr(0, colon), name)) continue;
+        auto value = line.substr(colon + 1);
+        while (value.starts_with(' ')) value.remove_prefix(1);
+        values.emplace_back(value);
+      }
+      return values;
+    }
     std::string upstream(std::string_view name) const {
-      const auto field = request.find(name);
-      return field == request.end() ? "<absent>" : std::string(field->value());
+      const auto values = upstream_values(name);
+      return values.empty() ? "<absent>" : values.front();
     }
     std::vector<std::string> challenges() const {
       std::vector<std::string> out;
@@ -164,6 +184,9 @@ class AuthPhaseTest : public ::testing::Test {
     out.key_id = ctx.auth_key_id;
     out.key_rate = ctx.auth_key_rate;
     out.claims = ctx.jwt_claims;
+    proxy::write_upstream_head(out.request.base(),
+                               {.client_ip = ctx.client_ip, .gateway_fields = ctx.upstream_headers},
+                               out.upstream_head);
     return out;
   }
 
@@ -206,7 +229,7 @@ TEST_F(AuthPhaseTest, ValidKeyInHeaderPassesWithItsIdentityAndIsNotForwarded) {
   EXPECT_EQ(out.upstream("X-Auth-Subject"), active.entry.id);
   EXPECT_EQ(out.upstream("X-Auth-Scopes"), "read");
   EXPECT_EQ(out.upstream("X-API-Key"), "<absent>");
-  EXPECT_EQ(out.request.count("X-Auth-Subject"), 1u);
+  EXPECT_EQ(out.upstream_values("X-Auth-Subject").size(), 1u);
 }
 
 // The key's rate override goes to the rate limits with its id; the rate the
@@ -322,7 +345,7 @@ TEST_F(AuthPhaseTest, KeyAndIdentityFieldsGoWhateverTheirCaseAndCount) {
   ASSERT_EQ(lower.result, proxy::phase_result::proceed);
   EXPECT_EQ(lower.key_id, active.entry.id);
   EXPECT_EQ(lower.upstream("X-Auth-Subject"), active.entry.id);
-  EXPECT_EQ(lower.request.count("X-Auth-Subject"), 1u);
+  EXPECT_EQ(lower.upstream_values("X-Auth-Subject").size(), 1u);
   EXPECT_EQ(lower.upstream("X-API-Key"), "<absent>");
 
   // Refused requests are not forwarded, but their keys go all the same.

@@ -86,18 +86,18 @@ TEST_P(OverrideAlgorithmTest, AKeyWithAnOverrideIsLimitedAtItsRate) {
   const auto premium = keyed("k1", core::rate{5, 60s});
   const auto first = f.set.evaluate(premium, start, 0);
   ASSERT_TRUE(first.allowed);
-  EXPECT_EQ(first.policy_field, R"("per-key";q=5;w=60)");
+  EXPECT_EQ(first.policy_field(), R"("per-key";q=5;w=60)");
   EXPECT_EQ(first.limit_field.rfind(R"("per-key";r=4;t=)", 0), 0u) << first.limit_field;
   EXPECT_EQ(admitted_at(f.set, premium, start), 4);
   const auto refused = f.set.evaluate(premium, start, 0);
   EXPECT_FALSE(refused.allowed);
-  EXPECT_EQ(refused.policy_field, R"("per-key";q=5;w=60)");
+  EXPECT_EQ(refused.policy_field(), R"("per-key";q=5;w=60)");
   EXPECT_EQ(refused.limit_field.rfind(R"("per-key";r=0;t=)", 0), 0u) << refused.limit_field;
 
   const auto plain = keyed("k2", std::nullopt);
   const auto other = f.set.evaluate(plain, start, 0);
-  EXPECT_EQ(other.policy_field, R"("per-key";q=2;w=60)");
-  EXPECT_EQ(other.policy_field, f.set.policy_field());
+  EXPECT_EQ(other.policy_field(), R"("per-key";q=2;w=60)");
+  EXPECT_EQ(other.policy_field(), f.set.policy_field());
   EXPECT_EQ(admitted_at(f.set, plain, start), 1);
 }
 
@@ -120,7 +120,7 @@ TEST(RateOverrideTest, RetryAfterAndTheFieldsFollowTheOverride) {
   const auto refused = f.set.evaluate(fast, start, 0);
   ASSERT_FALSE(refused.allowed);
   EXPECT_EQ(refused.retry_after_seconds, 1u);  // 100 ms to the next unit, not the policy's 60 s
-  EXPECT_EQ(refused.policy_field, R"("per-key";q=10;w=1)");
+  EXPECT_EQ(refused.policy_field(), R"("per-key";q=10;w=1)");
   EXPECT_EQ(refused.limit_field, R"("per-key";r=0;t=1)");
   EXPECT_TRUE(f.set.evaluate(fast, start + 100ms, 0).allowed);
 }
@@ -138,7 +138,7 @@ TEST(RateOverrideTest, PoliciesKeyedByAnythingElseIgnoreIt) {
     request.headers["X-Tenant"] = "acme";
     const auto first = f.set.evaluate(request, start, 0);
     EXPECT_TRUE(first.allowed) << key.text();
-    EXPECT_EQ(first.policy_field, R"("p";q=2;w=60)") << key.text();
+    EXPECT_EQ(first.policy_field(), R"("p";q=2;w=60)") << key.text();
     EXPECT_EQ(admitted_at(f.set, request, start), 1) << key.text();
   }
 }
@@ -152,13 +152,13 @@ TEST(RateOverrideTest, OnlyTheKeysPolicyChangesInTheField) {
   EXPECT_EQ(f.set.policy_field(), R"("per-key";q=2;w=60, "per-ip";q=3;w=60)");
   const auto request = keyed("k1", core::rate{10, 60s});
   const auto first = f.set.evaluate(request, start, 0);
-  EXPECT_EQ(first.policy_field, R"("per-key";q=10;w=60, "per-ip";q=3;w=60)");
+  EXPECT_EQ(first.policy_field(), R"("per-key";q=10;w=60, "per-ip";q=3;w=60)");
   EXPECT_EQ(first.limit_field, R"("per-ip";r=2;t=20)");  // closest to refusal
   EXPECT_EQ(admitted_at(f.set, request, start), 2);
   const auto refused = f.set.evaluate(request, start, 0);
   EXPECT_FALSE(refused.allowed);
   EXPECT_EQ(refused.refused_by, 1u);
-  EXPECT_EQ(refused.policy_field, R"("per-key";q=10;w=60, "per-ip";q=3;w=60)");
+  EXPECT_EQ(refused.policy_field(), R"("per-key";q=10;w=60, "per-ip";q=3;w=60)");
   // The per-ip refusals took nothing from the key: 7 of its 10 are left.
   EXPECT_EQ(admitted_at(f.set, keyed("k1", core::rate{10, 60s}), start), 0);
   const auto peek = f.set.state_for_test(0).find("k1", core::rate{10, 60s})->peek(start);
@@ -176,18 +176,18 @@ TEST(RateOverrideTest, AChangedOverrideTakesEffectAtTheNextRequest) {
   request.key_rate = core::rate{8, 60s};
   const auto raised = f.set.evaluate(request, start, 0);
   EXPECT_TRUE(raised.allowed);
-  EXPECT_EQ(raised.policy_field, R"("per-key";q=8;w=60)");
+  EXPECT_EQ(raised.policy_field(), R"("per-key";q=8;w=60)");
   EXPECT_EQ(admitted_at(f.set, request, start), 7);
 
   request.key_rate = core::rate{1, 1s};
   const auto per_second = f.set.evaluate(request, start, 0);
   EXPECT_TRUE(per_second.allowed);
-  EXPECT_EQ(per_second.policy_field, R"("per-key";q=1;w=1)");
+  EXPECT_EQ(per_second.policy_field(), R"("per-key";q=1;w=1)");
   EXPECT_FALSE(f.set.evaluate(request, start, 0).allowed);
   EXPECT_TRUE(f.set.evaluate(request, start + 1s, 0).allowed);
 
   request.key_rate.reset();  // the override removed: the policy's rate
-  EXPECT_EQ(f.set.evaluate(request, start, 0).policy_field, R"("per-key";q=2;w=60)");
+  EXPECT_EQ(f.set.evaluate(request, start, 0).policy_field(), R"("per-key";q=2;w=60)");
   EXPECT_EQ(admitted_at(f.set, request, start), 1);
 
   // Back to a rate whose state is still held: that state, not a fresh quota.
@@ -204,7 +204,7 @@ TEST(RateOverrideTest, AnOverrideEqualToThePolicyChangesNothing) {
   const auto same_rate = keyed("k1", core::rate{2, 60s});
   const auto first = f.set.evaluate(same_rate, start, 0);
   EXPECT_TRUE(first.allowed);
-  EXPECT_EQ(first.policy_field, f.set.policy_field());
+  EXPECT_EQ(first.policy_field(), f.set.policy_field());
   // One limiter with or without it: one unit is left for both.
   EXPECT_TRUE(f.set.evaluate(keyed("k1", std::nullopt), start, 0).allowed);
   EXPECT_FALSE(f.set.evaluate(same_rate, start, 0).allowed);
@@ -218,7 +218,7 @@ TEST(RateOverrideTest, AnOverrideTheAlgorithmCannotHonourGetsThePolicysRate) {
   const auto request = keyed("k1", core::rate{2'000'000, 1s});
   const auto first = f.set.evaluate(request, start, 0);
   EXPECT_TRUE(first.allowed);
-  EXPECT_EQ(first.policy_field, R"("sw";q=10;w=1)");
+  EXPECT_EQ(first.policy_field(), R"("sw";q=10;w=1)");
   EXPECT_EQ(admitted_at(f.set, request, start), 9);
 }
 

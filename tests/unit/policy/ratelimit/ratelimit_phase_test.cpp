@@ -41,7 +41,7 @@ class RateLimitPhaseTest : public ::testing::Test {
   // One request through the phase, from `peer`, on route `route` (null: none).
   struct outcome {
     proxy::phase_result result;
-    proxy::field_list response_headers;
+    std::vector<std::pair<std::string, std::string>> response_headers;  // copies: ctx's end here
     std::optional<proxy::local_response> answer;
     std::optional<std::string> decision;
   };
@@ -61,7 +61,7 @@ class RateLimitPhaseTest : public ::testing::Test {
     ctx.auth_key_rate = key_rate;
     outcome out;
     out.result = phase->decide(ctx, start);
-    out.response_headers = ctx.response_headers;
+    for (const auto& [name, value] : ctx.response_headers) out.response_headers.emplace_back(name, value);
     out.answer = ctx.answer;
     out.decision = ctx.ratelimit;
     return out;
