@@ -101,7 +101,14 @@ gateway_metrics::gateway_metrics(metrics_registry& registry, std::string_view ve
           {"upstream"})),
       endpoints_usable_(registry.add_gauge(
           "bulwark_upstream_endpoints_usable",
-          "Endpoints neither failed by health checks nor ejected.", {"upstream"})) {
+          "Endpoints neither failed by health checks nor ejected.", {"upstream"})),
+      access_log_dropped_(
+          registry
+              .add_counter("bulwark_access_log_dropped_total",
+                           "Access log lines dropped because a worker's ring was full "
+                           "(the writer fell behind) or the log had stopped.",
+                           {})
+              .with({})) {
   registry.add_gauge("bulwark_build_info", "Always 1; the version is a label.", {"version"})
       .with({version})
       .add(registry.main_thread(), 1);
@@ -155,6 +162,12 @@ void gateway_metrics::sample_upstream(std::string_view upstream,
   set(concurrency_limit_, sample.concurrency_limit);
   set(upstream_inflight_, sample.inflight);
   set(endpoints_usable_, sample.usable_endpoints);
+}
+
+// The log counts its drops itself; the counter catches up at each scrape.
+void gateway_metrics::sample_access_log_dropped(std::uint64_t total) const {
+  const auto exported = access_log_dropped_.value();
+  if (total > exported) access_log_dropped_.inc(registry_.main_thread(), total - exported);
 }
 
 void gateway_metrics::count_reload(reload_result result) const {

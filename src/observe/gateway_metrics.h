@@ -103,6 +103,8 @@ class gateway_metrics {
   void count_reload(reload_result result) const;
   // Main thread only, before rendering the metrics text.
   void sample_upstream(std::string_view upstream, const upstream_state_sample& sample) const;
+  // Main thread only: `total` is access_log::dropped(), which only grows.
+  void sample_access_log_dropped(std::uint64_t total) const;
 
   metrics_registry& registry() const { return registry_; }
 
@@ -121,6 +123,7 @@ class gateway_metrics {
   gauge_family concurrency_limit_;
   gauge_family upstream_inflight_;
   gauge_family endpoints_usable_;
+  counter access_log_dropped_;
 };
 
 }  // namespace bulwark::observe

@@ -317,6 +317,7 @@ std::string gateway::metrics_text() const {
       metrics_->sample_upstream(upstreams[i].name, sample);
     }
   }
+  if (metrics_ && access_log_) metrics_->sample_access_log_dropped(access_log_->dropped());
   return registry_->prometheus_text();
 }
 

@@ -269,6 +269,19 @@ TEST(metrics, gateway_families_have_the_design_names) {
                                  2.5, 5, 10, 30}));
 }
 
+// The access log counts its own drops; each scrape brings the counter up to
+// that total, and a total seen again adds nothing.
+TEST(metrics, access_log_drops_follow_the_logs_total) {
+  metrics_registry registry(1);
+  gateway_metrics metrics(registry, "test");
+  EXPECT_NE(registry.prometheus_text().find("bulwark_access_log_dropped_total 0\n"), std::string::npos);
+  metrics.sample_access_log_dropped(7);
+  metrics.sample_access_log_dropped(7);
+  EXPECT_NE(registry.prometheus_text().find("bulwark_access_log_dropped_total 7\n"), std::string::npos);
+  metrics.sample_access_log_dropped(12);
+  EXPECT_NE(registry.prometheus_text().find("bulwark_access_log_dropped_total 12\n"), std::string::npos);
+}
+
 // 4 writer threads, each on its own slot, race a scraper: every scrape sees
 // values that only grow and never exceed the total; the final totals are exact.
 TEST(metrics, concurrent_writers_and_scraper_give_exact_totals) {
