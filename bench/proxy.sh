@@ -479,9 +479,11 @@ from statistics import median
 
 runs_file, cases = sys.argv[1], [c.split()[2] for c in sys.argv[2:]]
 runs = {}  # (case, who) -> list of rows of floats
+by_round = {}  # (case, who) -> {round: req/s}
 for line in open(runs_file):
-    case, who, _round, *values = line.split()
+    case, who, round_, *values = line.split()
     runs.setdefault((case, who), []).append([float(v) for v in values])
+    by_round.setdefault((case, who), {})[round_] = float(values[0])
 
 def medians(case, who):
     rows = runs[(case, who)]
@@ -505,6 +507,19 @@ for case in cases:
         p = m["bulwark-plain"]
         print(f"| {case} | **bulwark/bulwark-plain** | **{ratio(b[0], p[0])}** | {ratio(b[1], p[1])}"
               f" | {ratio(b[2], p[2])} | {ratio(b[3], p[3])} | {ratio(b[4], p[4])} | |")
+
+# Each round's proxies ran back to back, so the ratio within a round cancels
+# the machine's slower drift; the spread of those ratios shows the noise.
+print()
+for case in cases:
+    parts = []
+    for other in ("nginx", "bulwark-plain"):
+        if (case, other) not in by_round:
+            continue
+        mine, theirs = by_round[(case, "bulwark")], by_round[(case, other)]
+        ratios = sorted(mine[r] / theirs[r] for r in mine if r in theirs and theirs[r])
+        parts.append(f"bulwark/{other} {median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f})")
+    print(f"Per-round req/s ratios, {case}: median (range) " + ", ".join(parts) + ".")
 
 bulwark, worker = (max(medians(case, who)[6] for case in cases) for who in ("bulwark", "nginx"))
 print()
