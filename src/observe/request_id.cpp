@@ -33,19 +33,30 @@ uint64_t request_id_generator::next_word() {
   return result;
 }
 
-std::string request_id_generator::next() {
+void request_id_generator::next(std::span<char, made_request_id_length> out) {
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
+  static_assert(made_request_id_length == 32, "two 64-bit words, 16 hex digits each");
+  for (std::size_t half = 0; half < 2; ++half) {
     uint64_t word = next_word();
-    for (int i = 0; i < 16; ++i, word >>= 4) id[half * 16 + i] = hex[word & 0xF];
+    for (std::size_t i = 0; i < 16; ++i, word >>= 4) out[half * 16 + i] = hex[word & 0xF];
   }
+}
+
+std::string request_id_generator::next() {
+  std::string id(made_request_id_length, '0');
+  next(std::span<char, made_request_id_length>(id.data(), made_request_id_length));
   return id;
 }
 
-std::string make_request_id() {
+namespace {
+request_id_generator& this_threads_generator() {
   thread_local request_id_generator generator;
-  return generator.next();
+  return generator;
 }
+}  // namespace
+
+void make_request_id(std::span<char, made_request_id_length> out) { this_threads_generator().next(out); }
+
+std::string make_request_id() { return this_threads_generator().next(); }
 
 }  // namespace bulwark::observe

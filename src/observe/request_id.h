@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
 namespace bulwark::observe {
 
 constexpr std::size_t max_request_id_length = 128;
+constexpr std::size_t made_request_id_length = 32;
 
 bool is_acceptable_request_id(std::string_view id);
 
@@ -19,6 +21,8 @@ bool is_acceptable_request_id(std::string_view id);
 class request_id_generator {
  public:
   request_id_generator();
+  // Writes the next id into `out`, allocating nothing.
+  void next(std::span<char, made_request_id_length> out);
   std::string next();
 
  private:
@@ -27,6 +31,7 @@ class request_id_generator {
 };
 
 // A new id from this thread's generator.
+void make_request_id(std::span<char, made_request_id_length> out);
 std::string make_request_id();
 
 }  // namespace bulwark::observe

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "core/units.h"
+#include "observe/request_id.h"
 #include "proxy/headers.h"
 #include "proxy/net.h"
 #include "proxy/problem.h"
@@ -50,6 +51,13 @@ class text_store {
   std::pmr::monotonic_buffer_resource arena_{inline_.data(), inline_.size()};
 };
 
+// A new request id (observe::make_request_id), kept in `texts`.
+inline std::string_view make_request_id(text_store& texts) {
+  char made[observe::made_request_id_length];
+  observe::make_request_id(made);
+  return texts.keep({made, sizeof made});
+}
+
 struct request_context {
   const config::gateway_config& config;
   const config::listener& listener;
@@ -58,7 +66,9 @@ struct request_context {
   core::time_point start;
   std::size_t thread = 0;  // the worker's index, for per-thread metric slots
 
-  std::string request_id;  // set once, by the request id phase: fields point into it
+  // Set once, by the request id phase (or the gateway's refusal before it):
+  // a view of `texts`, or of a constant in tests.
+  std::string_view request_id;
   const config::route* route = nullptr;
   core::time_point deadline{};  // the route's timeout, from `start`
 

@@ -36,7 +36,7 @@ local_response unavailable(const request_context& ctx, std::string_view detail,
   if (!ctx.route->fallback) return problem_retry_after(503, detail, ctx.request_id, seconds);
   const auto& fallback = *ctx.route->fallback;
   local_response made{.status = fallback.status,
-                      .request_id = ctx.request_id,
+                      .request_id = std::string(ctx.request_id),
                       .content_type = fallback.content_type,
                       .body = fallback.body};
   made.headers.emplace_back("Retry-After", std::to_string(seconds));

@@ -15,10 +15,12 @@ phase_result request_id_phase::on_request(request_context& ctx) {
     sent = &field;
     ++copies;
   }
+  // Kept in the context, not viewed in the request: a later phase may erase
+  // fields from it.
   if (copies == 1 && observe::is_acceptable_request_id(sent->value())) {
-    ctx.request_id = std::string(sent->value());
+    ctx.request_id = ctx.texts.keep(sent->value());
   } else {
-    ctx.request_id = observe::make_request_id();
+    ctx.request_id = make_request_id(ctx.texts);
     ctx.upstream_headers.push_back({header_, ctx.request_id});
   }
   ctx.response_headers.push_back({header_, ctx.request_id});

@@ -229,7 +229,7 @@ awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& 
   const bool wants_keep_alive = parser.get().keep_alive() && !worker_.draining();
   if (slot_.listener().shedding()) {
     slot_.metrics().reject(slot_.thread(), observe::rejection_reason::shed);
-    ctx.request_id = observe::make_request_id();
+    ctx.request_id = make_request_id(ctx.texts);
     ctx.answer = problem_retry_after(503, "gateway is shedding load", ctx.request_id, 1);
     ctx.error = error_source::gateway;
     const bool kept = co_await answer(*ctx.answer, ctx.request_id, head_request, false, outcome);
