@@ -180,7 +180,7 @@ std::string upstream_block(const std::string& name, std::uint16_t port) {
   return "  - name: " + name + "\n    endpoints: [127.0.0.1:" + std::to_string(port) + "]\n";
 }
 
-std::string admin_block() { return "admin:\n  address: 127.0.0.1:0\n"; }
+std::string admin_section() { return "admin:\n  address: 127.0.0.1:0\n"; }
 
 // A port nothing listens on: a demo-upstream's, once it has exited.
 std::uint16_t dead_port() {
@@ -192,7 +192,7 @@ std::uint16_t dead_port() {
 
 class Metrics : public ::testing::Test {
  protected:
-  void start(const std::string& yaml) { gateway_.emplace(start_bulwark(yaml + admin_block())); }
+  void start(const std::string& yaml) { gateway_.emplace(start_bulwark(yaml + admin_section())); }
 
   // One listener, one route sending everything to demo-upstream.
   void start_simple(const std::string& limits = "") {
@@ -470,7 +470,7 @@ class AccessLog : public ::testing::Test {
         "  - name: all\n"
         "    match: {path_prefix: /, methods: [GET, HEAD, POST]}\n"
         "    upstream: demo\n" +
-        observability + admin_block()));
+        observability + admin_section()));
   }
   void start_to_file() { start("observability:\n  access_log: {path: " + log_path() + "}\n"); }
 

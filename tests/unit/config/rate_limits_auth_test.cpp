@@ -20,7 +20,7 @@ using test::with_route;
 using testing::ElementsAre;
 
 
-std::shared_ptr<const gateway_config> load_with(std::string_view fields) {
+std::shared_ptr<const gateway_config> load_route_with(std::string_view fields) {
   const auto result = load_string(with_route(fields));
   EXPECT_TRUE(result.ok()) << result.errors.front().to_string();
   return result.config;
@@ -30,12 +30,12 @@ std::shared_ptr<const gateway_config> load_with(std::string_view fields) {
 // --- rate limits --------------------------------------------------------------------
 
 TEST(rate_limits_config, none_by_default_and_an_empty_list_is_none) {
-  EXPECT_TRUE(load_with("")->routes[0].rate_limits.empty());
-  EXPECT_TRUE(load_with("    rate_limits: []\n")->routes[0].rate_limits.empty());
+  EXPECT_TRUE(load_route_with("")->routes[0].rate_limits.empty());
+  EXPECT_TRUE(load_route_with("    rate_limits: []\n")->routes[0].rate_limits.empty());
 }
 
 TEST(rate_limits_config, defaults_of_a_policy) {
-  const auto config = load_with("    rate_limits: [{name: per-ip, rate: 5/min}]\n");
+  const auto config = load_route_with("    rate_limits: [{name: per-ip, rate: 5/min}]\n");
   ASSERT_TRUE(config);
   ASSERT_EQ(config->routes[0].rate_limits.size(), 1u);
   const rate_limit_policy& policy = config->routes[0].rate_limits[0];
@@ -52,7 +52,7 @@ TEST(rate_limits_config, defaults_of_a_policy) {
 }
 
 TEST(rate_limits_config, rates_record_count_and_period_as_written) {
-  const auto config = load_with(R"(    rate_limits:
+  const auto config = load_route_with(R"(    rate_limits:
       - {name: a, rate: 1000/h}
       - {name: b, rate: 100/s, burst: 1}
       - {name: c, rate: 1/s}
@@ -83,7 +83,7 @@ TEST(rate_limits_config, full_example) {
 }
 
 TEST(rate_limits_config, every_key_kind) {
-  const auto config = load_with(R"(    auth: {api_key: required, jwt: optional}
+  const auto config = load_route_with(R"(    auth: {api_key: required, jwt: optional}
     rate_limits:
       - {name: a, key: client_ip, rate: 1/s}
       - {name: b, key: api_key, rate: 1/s, algorithm: sliding_window}
@@ -180,8 +180,8 @@ auth: {jwt: {jwks_file: jwks.json}}
 // --- route auth ---------------------------------------------------------------------
 
 TEST(route_auth_config, defaults) {
-  EXPECT_FALSE(load_with("")->routes[0].auth);
-  const auto config = load_with("    auth: {}\n");
+  EXPECT_FALSE(load_route_with("")->routes[0].auth);
+  const auto config = load_route_with("    auth: {}\n");
   ASSERT_TRUE(config->routes[0].auth);
   const route_auth& auth = *config->routes[0].auth;
   EXPECT_EQ(auth, route_auth{});
@@ -195,7 +195,7 @@ TEST(route_auth_config, defaults) {
 // yaml-cpp keeps every scalar as written, so `off` (a boolean in YAML 1.1) is
 // the string "off" here, the same as `"off"`.
 TEST(route_auth_config, off_is_read_as_the_mode_not_a_boolean) {
-  const auto config = load_with(R"(    auth: {api_key: off, jwt: "off"}
+  const auto config = load_route_with(R"(    auth: {api_key: off, jwt: "off"}
   - name: s
     upstream: api
     auth: {api_key: optional, jwt: off, subject_header: ""}
@@ -259,10 +259,10 @@ TEST(route_auth_config, modes_need_the_top_level_auth) {
 // --- top-level auth -----------------------------------------------------------------
 
 TEST(auth_config, defaults) {
-  const auto none = load_with("");
+  const auto none = load_route_with("");
   EXPECT_FALSE(none->auth.api_keys);
   EXPECT_FALSE(none->auth.jwt);
-  const auto config = load_with("auth: {api_keys: {}, jwt: {jwks_file: keys/jwks.json}}\n");
+  const auto config = load_route_with("auth: {api_keys: {}, jwt: {jwks_file: keys/jwks.json}}\n");
   ASSERT_TRUE(config);
   ASSERT_TRUE(config->auth.api_keys);
   EXPECT_EQ(config->auth.api_keys->db, "./data/keys.db");  // load_string: no directory

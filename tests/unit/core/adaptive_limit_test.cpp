@@ -18,13 +18,14 @@
 
 #include "core/aimd_limit.h"
 #include "core/gradient2_limit.h"
+#include "unit/core/test_time.h"
 
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-const time_point t0{std::chrono::seconds{1'000'000}};
+using test::t0;
 
 // ---- AIMD -------------------------------------------------------------------
 

@@ -20,13 +20,15 @@
 #include <utility>
 #include <vector>
 
+#include "unit/core/test_time.h"
+
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
 using transition_log = std::vector<std::pair<breaker_state, breaker_state>>;
 
-const time_point t0{std::chrono::seconds{1'000'000}};  // a whole second: bucket-aligned
+using test::t0;
 
 circuit_breaker_settings count_settings(std::uint32_t calls, std::uint32_t min_requests) {
   circuit_breaker_settings s;

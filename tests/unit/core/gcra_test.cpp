@@ -11,11 +11,14 @@
 #include <vector>
 
 #include "core/token_bucket.h"
+#include "unit/core/test_time.h"
 
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
+using test::arrival;
+using test::at;
 
 // Level X drains at one ns per ns; a request adds c*T and conforms iff the
 // drained level plus c*T stays within the limit burst*T.
@@ -35,15 +38,8 @@ struct reference_leaky_bucket {
   }
 };
 
-time_point at(std::int64_t ns) { return time_point{duration{ns}}; }
-
-struct arrival {
-  std::int64_t at;
-  std::uint64_t cost;
-};
-
-std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t interval,
-                                     std::uint64_t burst, std::size_t n) {
+std::vector<arrival> gcra_schedule(std::mt19937_64& rng, std::int64_t interval,
+                                   std::uint64_t burst, std::size_t n) {
   std::vector<arrival> out;
   std::int64_t now = 5'000'000'000'000;
   for (std::size_t i = 0; i < n; ++i) {
@@ -58,19 +54,19 @@ std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t interval
   return out;
 }
 
-const std::vector<rate_limit_spec> specs = {
+const std::vector<rate_limit_spec> gcra_specs = {
     {5, 60s, 5}, {100, 1s, 10}, {7, 60s, 3}, {1000, 1h, 50}, {3, 1ms, 1}, {250, 1s, 40},
 };
 
 TEST(GcraTest, MatchesTheLeakyBucketAndTheWindowBound) {
   std::mt19937_64 rng(31337);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : gcra_specs) {
     for (int round = 0; round < 4; ++round) {
       gcra limiter(spec);
       const std::int64_t interval = limiter.emission_interval().count();
       reference_leaky_bucket model{interval, static_cast<std::int64_t>(spec.burst) * interval};
       std::vector<arrival> admitted;
-      for (const arrival& a : random_schedule(rng, interval, spec.burst, 1500)) {
+      for (const arrival& a : gcra_schedule(rng, interval, spec.burst, 1500)) {
         const rate_limit_decision d = limiter.try_acquire(at(a.at), a.cost);
         ASSERT_EQ(d.allowed, model.try_take(a.at, a.cost)) << "at " << a.at << " cost " << a.cost;
         if (d.allowed) admitted.push_back(a);
@@ -91,10 +87,10 @@ TEST(GcraTest, MatchesTheLeakyBucketAndTheWindowBound) {
 
 TEST(GcraTest, DecidesExactlyLikeTheTokenBucket) {
   std::mt19937_64 rng(99);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : gcra_specs) {
     gcra limiter(spec);
     token_bucket bucket(spec);
-    for (const arrival& a : random_schedule(rng, limiter.emission_interval().count(), spec.burst, 2000)) {
+    for (const arrival& a : gcra_schedule(rng, limiter.emission_interval().count(), spec.burst, 2000)) {
       const rate_limit_decision g = limiter.try_acquire(at(a.at), a.cost);
       const rate_limit_decision b = bucket.try_acquire(at(a.at), a.cost);
       ASSERT_EQ(g.allowed, b.allowed);
@@ -107,10 +103,10 @@ TEST(GcraTest, DecidesExactlyLikeTheTokenBucket) {
 
 TEST(GcraTest, RetryAfterIsExact) {
   std::mt19937_64 rng(4242);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : gcra_specs) {
     gcra limiter(spec);
     int checked = 0;
-    for (const arrival& a : random_schedule(rng, limiter.emission_interval().count(), spec.burst, 800)) {
+    for (const arrival& a : gcra_schedule(rng, limiter.emission_interval().count(), spec.burst, 800)) {
       if (a.cost > spec.burst) continue;
       const rate_limit_decision d = limiter.try_acquire(at(a.at), a.cost);
       if (d.allowed) continue;

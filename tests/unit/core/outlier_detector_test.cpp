@@ -11,12 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "unit/core/test_time.h"
+
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-const time_point t0{std::chrono::seconds{1'000'000}};
+using test::t0;
 
 outlier_settings settings(std::uint32_t failures, duration eject_for, double max_ejected) {
   outlier_settings s;

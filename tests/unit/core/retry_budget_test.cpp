@@ -10,12 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include "unit/core/test_time.h"
+
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-const time_point t0{std::chrono::seconds{1'000'000}};
+using test::t0;
 
 // The budget's window, recomputed from first principles: per-tick counts, and
 // sums over the N ticks that end at a given tick.

@@ -10,18 +10,15 @@
 #include <thread>
 #include <vector>
 
+#include "unit/core/test_time.h"
+
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
+using test::arrival;
+using test::at;
 using wide = __int128;
-
-time_point at(std::int64_t ns) { return time_point{duration{ns}}; }
-
-struct arrival {
-  std::int64_t at;
-  std::uint64_t cost;
-};
 
 // The admitted requests, in time order, and the sums the header's bound talks about.
 struct admission_log {
@@ -38,7 +35,7 @@ struct admission_log {
   }
 };
 
-std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t per, std::uint64_t count,
+std::vector<arrival> window_schedule(std::mt19937_64& rng, std::int64_t per, std::uint64_t count,
                                      std::size_t n) {
   std::vector<arrival> out;
   std::int64_t now = 3'000'000'000'000;
@@ -56,19 +53,19 @@ std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t per, std
   return out;
 }
 
-const std::vector<rate_limit_spec> specs = {
+const std::vector<rate_limit_spec> window_specs = {
     {5, 60s, 0}, {100, 1s, 0}, {7, 10s, 0}, {1, 1s, 0}, {1000, 1h, 0}, {sliding_window::max_count, 1s, 0},
 };
 
 TEST(SlidingWindowTest, AgreesWithTheEstimateFromAnExactLogAndStaysWithinTheBound) {
   std::mt19937_64 rng(2017);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : window_specs) {
     const std::int64_t per = spec.per.count();
     const auto count = static_cast<wide>(spec.count);
     sliding_window limiter(spec);
     admission_log log{per, {}};
     std::size_t refusals = 0;
-    for (const arrival& a : random_schedule(rng, per, spec.count, 1500)) {
+    for (const arrival& a : window_schedule(rng, per, spec.count, 1500)) {
       const std::int64_t window_start = a.at / per * per;
       const std::int64_t elapsed = a.at - window_start;
       const auto prev = static_cast<wide>(log.cost_in(window_start - per, window_start));
@@ -100,10 +97,10 @@ TEST(SlidingWindowTest, AgreesWithTheEstimateFromAnExactLogAndStaysWithinTheBoun
 
 TEST(SlidingWindowTest, RetryAfterIsExact) {
   std::mt19937_64 rng(5);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : window_specs) {
     sliding_window limiter(spec);
     int checked = 0;
-    for (const arrival& a : random_schedule(rng, spec.per.count(), spec.count, 600)) {
+    for (const arrival& a : window_schedule(rng, spec.per.count(), spec.count, 600)) {
       if (a.cost > spec.count) continue;
       const rate_limit_decision d = limiter.try_acquire(at(a.at), a.cost);
       if (d.allowed) continue;

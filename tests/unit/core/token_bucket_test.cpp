@@ -10,10 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include "unit/core/test_time.h"
+
 namespace bulwark::core {
 namespace {
 
 using namespace std::chrono_literals;
+using test::arrival;
+using test::at;
 
 // The textbook bucket: a token count refilled on each call. Tokens are kept
 // exactly as a rational with denominator T (so "tokens * T" is an integer).
@@ -37,13 +41,8 @@ struct reference_bucket {
   std::uint64_t whole_tokens() const { return static_cast<std::uint64_t>(scaled / interval); }
 };
 
-struct arrival {
-  std::int64_t at;
-  std::uint64_t cost;
-};
-
 // Bursts, short gaps and long idle gaps, relative to the emission interval.
-std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t interval,
+std::vector<arrival> bucket_schedule(std::mt19937_64& rng, std::int64_t interval,
                                      std::uint64_t burst, std::size_t n) {
   std::uniform_int_distribution<int> kind(0, 9);
   std::uniform_int_distribution<std::uint64_t> cost(1, burst + 1);
@@ -63,8 +62,6 @@ std::vector<arrival> random_schedule(std::mt19937_64& rng, std::int64_t interval
   return out;
 }
 
-time_point at(std::int64_t ns) { return time_point{duration{ns}}; }
-
 // Every window [a_i, a_j] of admitted requests: sum of cost <= burst + count*t/per.
 void expect_window_bound(const std::vector<arrival>& admitted, const rate_limit_spec& spec) {
   std::vector<std::uint64_t> prefix(admitted.size() + 1, 0);
@@ -80,17 +77,17 @@ void expect_window_bound(const std::vector<arrival>& admitted, const rate_limit_
   }
 }
 
-const std::vector<rate_limit_spec> specs = {
+const std::vector<rate_limit_spec> bucket_specs = {
     {5, 60s, 5}, {100, 1s, 10}, {7, 60s, 3}, {1000, 1h, 50}, {3, 1ms, 1}, {10, 1s, 1},
 };
 
 TEST(TokenBucketTest, MatchesReferenceModelAndWindowBoundOnRandomSchedules) {
   std::mt19937_64 rng(20240601);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : bucket_specs) {
     for (int round = 0; round < 4; ++round) {
       token_bucket bucket(spec);
       const std::int64_t interval = bucket.emission_interval().count();
-      const auto schedule = random_schedule(rng, interval, spec.burst, 1500);
+      const auto schedule = bucket_schedule(rng, interval, spec.burst, 1500);
       reference_bucket model(interval, spec.burst, schedule.front().at);
       std::vector<arrival> admitted;
       for (const arrival& a : schedule) {
@@ -107,11 +104,11 @@ TEST(TokenBucketTest, MatchesReferenceModelAndWindowBoundOnRandomSchedules) {
 
 TEST(TokenBucketTest, RetryAfterIsExactAndResetAfterIsWhenFull) {
   std::mt19937_64 rng(7);
-  for (const rate_limit_spec& spec : specs) {
+  for (const rate_limit_spec& spec : bucket_specs) {
     token_bucket bucket(spec);
     const std::int64_t interval = bucket.emission_interval().count();
     int checked_retries = 0;
-    for (const arrival& a : random_schedule(rng, interval, spec.burst, 800)) {
+    for (const arrival& a : bucket_schedule(rng, interval, spec.burst, 800)) {
       if (a.cost > spec.burst) continue;
       const rate_limit_decision d = bucket.try_acquire(at(a.at), a.cost);
       ASSERT_GE(d.reset_after.count(), 0);

@@ -10,19 +10,13 @@
 #include <regex>
 #include <string>
 
+#include "unit/observe/json_lines.h"
+
 namespace bulwark::observe {
 namespace {
 
 using nlohmann::json;
-
-// The line without its final newline, parsed; fails the test when the line is
-// not exactly one line ending in "\n".
-json parse_line(const std::string& line) {
-  EXPECT_FALSE(line.empty());
-  EXPECT_EQ(line.back(), '\n');
-  EXPECT_EQ(line.find('\n'), line.size() - 1) << "more than one line: " << line;
-  return json::parse(line.substr(0, line.size() - 1));
-}
+using test::parse_line;
 
 bool is_rfc3339_millis_utc(const std::string& ts) {
   static const std::regex shape(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)");

@@ -18,15 +18,10 @@ namespace {
 
 using std::chrono::hours;
 using std::chrono::seconds;
+using test::open_store;
 using test::t0;
 
 constexpr auto day = hours(24);
-
-std::shared_ptr<key_store> open_or_die(const std::string& path) {
-  auto opened = key_store::open(path);
-  if (!opened.ok()) throw std::runtime_error(opened.error.message);
-  return *opened.value;
-}
 
 // A value straight from the file, through a connection of its own.
 std::string raw_query(const std::string& path, const char* sql) {
@@ -54,7 +49,7 @@ class KeyStore : public ::testing::Test {
  protected:
   test::temp_dir dir_;
   std::string path_ = dir_.file("data/keys/keys.db");
-  std::shared_ptr<key_store> store_ = open_or_die(path_);
+  std::shared_ptr<key_store> store_ = open_store(path_);
 
   issued_key create(const std::string& name, std::optional<seconds> expires = std::nullopt,
                     wall_time now = t0) {
@@ -76,7 +71,7 @@ TEST_F(KeyStore, OpenCreatesTheDirectoryAndAPrivateWalFile) {
 TEST_F(KeyStore, ReopeningIsIdempotent) {
   create("first");
   store_.reset();
-  auto again = open_or_die(path_);
+  auto again = open_store(path_);
   EXPECT_EQ(again->user_version_for_test(), key_store::schema_version);
   auto records = again->list();
   ASSERT_TRUE(records.ok());
@@ -282,7 +277,7 @@ TEST_F(KeyStore, DataVersionSeesOtherConnectionsOnly) {
   create("own write");
   EXPECT_EQ(*store_->data_version().value, *before.value);
 
-  auto other = open_or_die(path_);
+  auto other = open_store(path_);
   ASSERT_TRUE(other->create({"other", {}, std::nullopt, std::nullopt}, t0).ok());
   EXPECT_NE(*store_->data_version().value, *before.value);
 }
@@ -332,7 +327,7 @@ TEST(KeyStoreMigration, ThreadsOpeningAFreshFileAtOnceMigrateItOnce) {
   }
   for (auto& worker : workers) worker.join();
   for (const auto& error : errors) EXPECT_EQ(error, "");
-  auto store = open_or_die(path);
+  auto store = open_store(path);
   EXPECT_EQ(store->user_version_for_test(), key_store::schema_version);
   EXPECT_EQ(store->list().value->size(), static_cast<std::size_t>(threads));
 }
@@ -367,7 +362,7 @@ TEST(KeyStoreMigration, ProcessesOpeningAFreshFileAtOnceMigrateItOnce) {
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
   }
-  auto store = open_or_die(path);
+  auto store = open_store(path);
   EXPECT_EQ(store->user_version_for_test(), key_store::schema_version);
   EXPECT_EQ(store->list().value->size(), static_cast<std::size_t>(children));
 }

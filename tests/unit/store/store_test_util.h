@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include "store/api_key.h"
+#include "store/key_store.h"
 
 namespace bulwark::store::test {
 
@@ -20,6 +22,14 @@ using bulwark::test::temp_dir;
 
 // 2026-05-28T20:26:40Z: every test's "now" is a fixed point, never the clock.
 inline const wall_time t0 = from_unix_ms(1'780'000'000'000);
+
+// The store at `path`, created if missing; throws (failing the test) when it
+// cannot be opened.
+inline std::shared_ptr<key_store> open_store(const std::string& path) {
+  auto opened = key_store::open(path);
+  if (!opened.ok()) throw std::runtime_error(opened.error.message);
+  return *opened.value;
+}
 
 
 // The file's bytes; "" when it does not exist.

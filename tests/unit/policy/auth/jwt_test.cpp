@@ -17,7 +17,8 @@ using namespace test;
 using std::chrono::seconds;
 using alg = config::jwt_algorithm;
 
-const auto now = std::chrono::system_clock::time_point(seconds(1'700'000'000));
+// Every token is verified at this instant.
+const auto verified_at = std::chrono::system_clock::time_point(seconds(1'700'000'000));
 constexpr int64_t now_s = 1'700'000'000;
 
 class Jwt : public ::testing::Test {
@@ -50,9 +51,11 @@ class Jwt : public ::testing::Test {
     return base;
   }
 
-  verify_result verify(std::string_view token) const { return jwt_verifier(settings_).verify(token, *keys_, now); }
+  verify_result verify(std::string_view token) const {
+    return jwt_verifier(settings_).verify(token, *keys_, verified_at);
+  }
   verify_result verify(std::string_view token, const key_set& keys) const {
-    return jwt_verifier(settings_).verify(token, keys, now);
+    return jwt_verifier(settings_).verify(token, keys, verified_at);
   }
   token_error error_of(std::string_view token) const {
     auto result = verify(token);
@@ -102,7 +105,7 @@ TEST_F(Jwt, VerifiesEs256) {
   auto result = verify(es256_token(claims(), {{"alg", "ES256"}, {"kid", "ec-1"}}));
   ASSERT_TRUE(result.ok()) << result.error.message;
   EXPECT_EQ(result.token->algorithm(), alg::es256);
-  EXPECT_EQ(result.token->expires_at(), now + seconds(300));
+  EXPECT_EQ(result.token->expires_at(), verified_at + seconds(300));
 }
 
 TEST_F(Jwt, WithoutKidTriesEveryKeyOfTheAlgorithmsType) {
@@ -460,7 +463,7 @@ TEST_F(Jwt, IsUsableFromManyThreadsOnOneKeySet) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20; ++i) {
-        if (verifier.verify(tokens[static_cast<std::size_t>(i) % tokens.size()], *keys_, now).ok()) ++verified;
+        if (verifier.verify(tokens[static_cast<std::size_t>(i) % tokens.size()], *keys_, verified_at).ok()) ++verified;
       }
     });
   }
