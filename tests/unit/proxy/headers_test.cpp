@@ -11,21 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "unit/proxy/parsed_head.h"
+
 namespace bulwark::proxy {
 namespace {
 
+using test::parse_head;
+using test::values_of;
 using upstream_request = http::request<view_body>;
-
-template <class Parser>
-auto parse_head(const std::string& head) {
-  Parser parser;
-  parser.eager(false);
-  error_code ec;
-  parser.put(net::buffer(head), ec);
-  EXPECT_FALSE(ec) << ec.message() << "\n" << head;
-  EXPECT_TRUE(parser.is_header_done()) << head;
-  return parser.release().base();
-}
 
 // What the upstream reads for `request`.
 http::request_header<> as_upstream_sees(const upstream_request& request,
@@ -42,16 +35,6 @@ http::response_header<> as_client_sees(const http::response_header<>& response,
   std::string head;
   write_client_head(response, how, head);
   return parse_head<http::response_parser<view_body>>(head);
-}
-
-// Every value of `name`, in order.
-template <class Header>
-std::vector<std::string> values_of(const Header& header, std::string_view name) {
-  std::vector<std::string> values;
-  for (auto [field, end] = header.equal_range(name); field != end; ++field) {
-    values.emplace_back(field->value());
-  }
-  return values;
 }
 
 // The one value of `name`; fails the test when the field is absent or repeated.

@@ -6,7 +6,7 @@
 #include "policy/auth/auth_phase.h"
 
 #include "proxy/headers.h"
-#include "proxy/strings.h"
+#include "unit/proxy/parsed_head.h"
 
 #include <gtest/gtest.h>
 
@@ -135,23 +135,10 @@ class AuthPhaseTest : public ::testing::Test {
     std::optional<core::rate> key_rate;
     std::map<std::string, std::string, std::less<>> claims;
     proxy::request_message request;
-    std::string upstream_head;  // the header section the upstream would get
+    proxy::http::request_header<> upstream_head;  // the header section the upstream would read
 
-    // The values of the field lines `name` in the upstream's header section.
     std::vector<std::string> upstream_values(std::string_view name) const {
-      std::vector<std::string> values;
-      std::string_view rest = upstream_head;
-      while (!rest.empty()) {
-        const auto end = rest.find("\r\n");
-        const auto line = rest.substr(0, end);
-        rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos || !proxy::iequals(line.substr(0, colon), name)) continue;
-        auto value = line.substr(colon + 1);
-        while (value.starts_with(' ')) value.remove_prefix(1);
-        values.emplace_back(value);
-      }
-      return values;
+      return proxy::test::values_of(upstream_head, name);
     }
     std::string upstream(std::string_view name) const {
       const auto values = upstream_values(name);
@@ -184,9 +171,11 @@ class AuthPhaseTest : public ::testing::Test {
     out.key_id = ctx.auth_key_id;
     out.key_rate = ctx.auth_key_rate;
     out.claims = ctx.jwt_claims;
+    std::string head;
     proxy::write_upstream_head(out.request.base(),
                                {.client_ip = ctx.client_ip, .gateway_fields = ctx.upstream_headers},
-                               out.upstream_head);
+                               head);
+    out.upstream_head = proxy::test::parse_head<proxy::http::request_parser<proxy::view_body>>(head);
     return out;
   }
 
