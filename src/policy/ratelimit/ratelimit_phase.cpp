@@ -81,17 +81,21 @@ const policy_set* ratelimit_phase::policies_of(const proxy::request_context& ctx
 }
 
 proxy::phase_result ratelimit_phase::on_request(proxy::request_context& ctx) {
+  const policy_set* policies = policies_of(ctx);
   // The clock is read only where a limit applies.
-  if (policies_of(ctx) == nullptr) return proxy::phase_result::proceed;
-  return decide(ctx, proxy::steady_now());
+  if (policies == nullptr) return proxy::phase_result::proceed;
+  return decide(ctx, *policies, proxy::steady_now());
 }
 
 proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
                                             core::time_point now) const {
-  const policy_set* route_policies = policies_of(ctx);
-  if (route_policies == nullptr) return proxy::phase_result::proceed;
-  const policy_set& policies = *route_policies;
+  const policy_set* policies = policies_of(ctx);
+  if (policies == nullptr) return proxy::phase_result::proceed;
+  return decide(ctx, *policies, now);
+}
 
+proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx, const policy_set& policies,
+                                            core::time_point now) const {
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);
   ctx.response_headers.reserve(ctx.response_headers.size() + 2);  // one growth, not two

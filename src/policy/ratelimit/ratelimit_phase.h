@@ -32,6 +32,8 @@ class ratelimit_phase final : public proxy::request_phase {
  private:
   // The route's policies; null when it has none (or no route matched).
   const policy_set* policies_of(const proxy::request_context& ctx) const;
+  proxy::phase_result decide(proxy::request_context& ctx, const policy_set& policies,
+                             core::time_point now) const;
 
   const config::route* routes_base_;
   std::vector<std::unique_ptr<const policy_set>> routes_;  // by route index
