@@ -23,8 +23,6 @@
 
 namespace bulwark::proxy {
 
-using request_message = http::request<view_body>;
-
 // Fields the gateway sets on a message, kept inline for the usual few (the
 // request id, RateLimit-Policy, RateLimit): no allocation for the list.
 using field_list = boost::container::small_vector<gateway_field, 3>;
@@ -61,13 +59,14 @@ inline std::string_view make_request_id(text_store& texts) {
 struct request_context {
   const config::gateway_config& config;
   const config::listener& listener;
-  request_message& request;  // phases may edit fields; the body streams later
+  request_head& request;  // phases may remove fields; the body streams later
   std::string client_ip;
   core::time_point start;
   std::size_t thread = 0;  // the worker's index, for per-thread metric slots
 
   // Set once, by the request id phase (or the gateway's refusal before it):
-  // a view of `texts`, or of a constant in tests.
+  // a view of the request's text (an id the client sent), of `texts` (one
+  // the gateway made), or of a constant in tests.
   std::string_view request_id;
   const config::route* route = nullptr;
   core::time_point deadline{};  // the route's timeout, from `start`

@@ -10,8 +10,6 @@
 namespace bulwark::proxy {
 namespace {
 
-using response_parser = http::response_parser<view_body>;
-
 bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
 
 local_response acquire_failure(const acquire_result& acquired, const request_context& ctx) {
@@ -94,7 +92,7 @@ awaitable<void> answer_continue(client_side& client) {
   co_await write_all(client.stream, net::buffer(continue_line));
 }
 
-bool expects_continue(const request_message& request) {
+bool expects_continue(const request_head& request) {
   return beast::iequals(request[http::field::expect], "100-continue");
 }
 
@@ -129,13 +127,12 @@ awaitable<std::optional<local_response>> read_body(request_context& ctx, client_
     body.continue_sent = true;
   }
   body.kept.emplace();
-  auto& message = client.parser.get();
   while (!client.parser.is_done()) {
-    message.body().piece = {};
+    client.parser.clear_piece();
     client.stream.expires_at(to_asio(std::min(steady_now() + client.idle_timeout, ctx.deadline)));
     const auto ec = co_await read_some(client.stream, client.buffer, client.parser);
     if (ec) co_return body_read_failure(ctx, ec);
-    body.kept->append(message.body().piece);
+    body.kept->append(client.parser.piece());
   }
   co_return std::nullopt;
 }
@@ -163,7 +160,7 @@ std::array<net::const_buffer, 2> whole_request(const client_side& client, const 
 // Writes the request header section upstream into client.head.
 void write_request_head(const request_context& ctx, client_side& client) {
   client.head.clear();
-  write_upstream_head(client.parser.get().base(),
+  write_upstream_head(client.parser.get(),
                       {.client_ip = ctx.client_ip,
                        .chunked = client.parser.chunked(),
                        .gateway_fields = ctx.upstream_headers},
@@ -234,7 +231,7 @@ awaitable<exchange_result> read_response_header(request_context& ctx, upstream_c
           .outcome = outcome_of(ec),
           .result = {kind_of(ec)}};
     }
-    const unsigned status = parser->get().result_int();
+    const unsigned status = parser->get().status();
     if (status >= 200 || status == 101) {
       co_return exchange_result{.result = {try_result::kind::response, status}};
     }
@@ -246,7 +243,7 @@ enum class client_framing { as_sent, chunked, by_close };
 
 client_framing frame_client_response(const response_parser& parser, bool head_request,
                                      unsigned client_version) {
-  const unsigned status = parser.get().result_int();
+  const unsigned status = parser.get().status();
   const bool bodyless = head_request || status == 204 || status == 304 || status < 200;
   if (bodyless || parser.content_length()) return client_framing::as_sent;  // Content-Length stays
   // Chunked or close-delimited upstream bodies go out chunked, but an
@@ -335,8 +332,8 @@ awaitable<exchange_result> exchange(request_context& ctx, client_side& client, t
     received.endpoint = upstream->endpoint;
     result.upstream_ms = std::chrono::duration<double, std::milli>(steady_now() - started).count();
     if (!received.answer) {
-      received.outcome = parser->get().result_int() >= 500 ? observe::upstream_outcome::failure
-                                                           : observe::upstream_outcome::success;
+      received.outcome = parser->get().status() >= 500 ? observe::upstream_outcome::failure
+                                                       : observe::upstream_outcome::success;
     }
     co_return received;
   }
@@ -528,14 +525,14 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   const bool head_request = request.method() == http::verb::head;
   const bool upstream_keep_alive = parser.keep_alive();
   auto& response = parser.get();
-  phases.run_response_phases(ctx, response.base());
+  phases.run_response_phases(ctx, response);
   const auto framing = frame_client_response(parser, head_request, request.version());
   const bool keep_alive = client.keep_alive && framing != client_framing::by_close;
   const client_head how{.chunked = framing == client_framing::chunked,
                         .keep_alive = keep_alive,
                         .gateway_fields = ctx.response_headers};
   client.head.clear();
-  write_client_head(response.base(), how, client.head);
+  write_client_head(response, how, client.head);
 
   auto relayed = co_await relay_message<false>(
       upstream->stream, upstream->buffer, parser, {client.stream, client.head, how.chunked},
@@ -544,7 +541,7 @@ awaitable<forward_result> forward(request_context& ctx, client_side& client,
   if (relayed.write_error) ctx.error = error_source::client;
   upstream.keep_alive(upstream_keep_alive && relayed.ok());
   result.client_reusable = keep_alive && relayed.ok();
-  result.status = response.result_int();
+  result.status = response.status();
   result.bytes_out = relayed.body_bytes;
   co_return result;
 }

@@ -18,7 +18,7 @@ namespace bulwark::proxy {
 struct client_side {
   tcp_stream& stream;
   beast::flat_buffer& buffer;
-  http::request_parser<view_body>& parser;
+  request_parser& parser;
   std::string& head;        // header section buffer, reused from request to request
   core::duration idle_timeout;
   bool keep_alive;  // what the session would like, if the exchange allows it

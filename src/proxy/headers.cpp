@@ -8,8 +8,6 @@
 namespace bulwark::proxy {
 namespace {
 
-using field_line = http::fields::value_type;
-
 constexpr std::string_view via_value = "1.1 bulwark";
 
 bool is_hop_by_hop(http::field name) {
@@ -32,7 +30,7 @@ bool is_hop_by_hop(http::field name) {
 // message, so the common path allocates nothing. Content-Length is never
 // among them: a Connection option naming it is bogus, and dropping it would
 // leave the other side reading the body as the next message.
-std::vector<std::string_view> connection_options(const http::fields& fields) {
+std::vector<std::string_view> connection_options(const head_fields& fields) {
   std::vector<std::string_view> named;
   for (const auto& field : fields) {
     if (field.name() != http::field::connection) continue;
@@ -73,24 +71,14 @@ void append_line(std::string_view name, std::string_view value, std::string& out
   out.append("\r\n");
 }
 
-// Beast keeps a field as one block, `name: value\r\n` (value_type in
-// boost/beast/http/fields.hpp), so a field laid out that way is copied at
-// once; the check keeps this right should that layout ever change.
 void append_line(const field_line& field, std::string& out) {
-  const auto name = field.name_string();
-  const auto value = field.value();
-  const char* end = value.data() + value.size();
-  if (value.data() == name.data() + name.size() + 2 && end[0] == '\r' && end[1] == '\n') {
-    out.append(name.data(), static_cast<std::size_t>(end + 2 - name.data()));
-  } else {
-    append_line(name, value, out);
-  }
+  out.append(field.line());
 }
 
 // One line for a comma-separated list field: the values of every field that
 // `is_member` picks, in order, then `last`.
 template <class IsMember>
-void append_list(const http::fields& fields, std::string_view name, IsMember is_member,
+void append_list(const head_fields& fields, std::string_view name, IsMember is_member,
                  std::string_view last, std::string& out) {
   out.append(name);
   out.append(": ");
@@ -118,21 +106,22 @@ bool set_by_gateway(std::string_view name, std::span<const gateway_field> fields
   return false;
 }
 
-void append_status_line(const http::response_header<>& response, std::string& out) {
+void append_status_line(const response_head& response, std::string& out) {
   char code[8];
-  const auto printed = std::to_chars(code, code + sizeof code, response.result_int());
+  const auto printed = std::to_chars(code, code + sizeof code, response.status());
   out.append("HTTP/1.1 ");
   out.append(code, printed.ptr);
   out.push_back(' ');
   const auto reason = response.reason();
-  out.append(reason.empty() ? http::obsolete_reason(response.result()) : reason);
+  out.append(reason.empty()
+                 ? std::string_view(http::obsolete_reason(http::int_to_status(response.status())))
+                 : reason);
   out.append("\r\n");
 }
 
 }  // namespace
 
-void write_upstream_head(const http::request_header<>& request, const upstream_head& how,
-                         std::string& out) {
+void write_upstream_head(const request_head& request, const upstream_head& how, std::string& out) {
   out.append(request.method_string());
   out.push_back(' ');
   out.append(request.target());
@@ -157,8 +146,7 @@ void write_upstream_head(const http::request_header<>& request, const upstream_h
   out.append("\r\n");
 }
 
-void write_client_head(const http::response_header<>& response, const client_head& how,
-                       std::string& out) {
+void write_client_head(const response_head& response, const client_head& how, std::string& out) {
   append_status_line(response, out);
   const auto named = connection_options(response);
   for (const auto& field : response) {

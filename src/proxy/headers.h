@@ -44,7 +44,7 @@ struct upstream_head {
 // X-Forwarded-Host set (the latter from Host, or left out: a client's own
 // copy never passes as ours), the gateway's fields in place of the client's
 // of the same names, Transfer-Encoding: chunked when `chunked`.
-void write_upstream_head(const http::request_header<>& request, const upstream_head& how,
+void write_upstream_head(const request_head& request, const upstream_head& how,
                          std::string& out);
 
 struct client_head {
@@ -56,7 +56,7 @@ struct client_head {
 // Appends the response header section as the client must see it: HTTP/1.1,
 // hop-by-hop fields removed, Via appended to, the gateway's fields in place
 // of the upstream's of the same names, then the framing.
-void write_client_head(const http::response_header<>& response, const client_head& how,
+void write_client_head(const response_head& response, const client_head& how,
                        std::string& out);
 
 }  // namespace bulwark::proxy

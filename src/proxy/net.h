@@ -21,7 +21,7 @@
 #include <string>
 
 #include "core/clock.h"
-#include "proxy/view_body.h"
+#include "proxy/message_head.h"
 
 namespace bulwark::proxy {
 

@@ -5,20 +5,19 @@
 
 namespace bulwark::proxy {
 
-// One pass over the fields, comparing names directly: a lookup by a name
-// Beast has no enum for searches its tree with a case-insensitive compare.
+// One pass over the fields: the id is used only when it was sent once.
 phase_result request_id_phase::on_request(request_context& ctx) {
-  const http::fields::value_type* sent = nullptr;
+  const field_line* sent = nullptr;
   std::size_t copies = 0;
   for (const auto& field : ctx.request) {
     if (!iequals(field.name_string(), header_)) continue;
     sent = &field;
     ++copies;
   }
-  // Kept in the context, not viewed in the request: a later phase may erase
-  // fields from it.
+  // A view of the request's text, which stays while the request lives, even
+  // if a later phase removes the field line.
   if (copies == 1 && observe::is_acceptable_request_id(sent->value())) {
-    ctx.request_id = ctx.texts.keep(sent->value());
+    ctx.request_id = sent->value();
   } else {
     ctx.request_id = make_request_id(ctx.texts);
     ctx.upstream_headers.push_back({header_, ctx.request_id});

@@ -70,7 +70,7 @@ awaitable<phase_result> pipeline::finish_waiting_phase(request_context& ctx,
   co_return run_request_phases(ctx, next);
 }
 
-void pipeline::run_response_phases(request_context& ctx, http::response_header<>& response) const {
+void pipeline::run_response_phases(request_context& ctx, const response_head& response) const {
   for (auto phase = phases_.rbegin(); phase != phases_.rend(); ++phase) {
     (*phase)->on_response(ctx, response);
   }

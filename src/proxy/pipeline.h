@@ -39,8 +39,9 @@ class request_phase {
   virtual phase_result on_request(request_context& ctx) = 0;
   // The rest of a phase whose on_request returned wait: proceed or respond.
   virtual awaitable<phase_result> finish(request_context&) { co_return phase_result::proceed; }
-  // The upstream response header, before it is written to the client.
-  virtual void on_response(request_context&, http::response_header<>&) {}
+  // The upstream response header, before it is written to the client; a
+  // field the phase sets goes in ctx.response_headers.
+  virtual void on_response(request_context&, const response_head&) {}
 };
 
 // What phases are built with: metric handles, the state carried over from the
@@ -83,7 +84,7 @@ class pipeline {
   // Finishes the phase `next` waits in, then runs the following ones as
   // run_request_phases does.
   awaitable<phase_result> finish_waiting_phase(request_context& ctx, std::size_t& next) const;
-  void run_response_phases(request_context& ctx, http::response_header<>& response) const;
+  void run_response_phases(request_context& ctx, const response_head& response) const;
 
  private:
   std::shared_ptr<const config::gateway_config> config_;

@@ -1,6 +1,6 @@
 // Streams one HTTP message from one stream to another without buffering its
 // body. Beast parses what comes in, leaving each piece of body in the input
-// buffer (view_body.h); what goes out is framed here: the header section the
+// buffer (message_head.h); what goes out is framed here: the header section the
 // caller wrote (headers.h) as one contiguous block, then the body as it
 // arrives, in chunks when it goes out chunked. Beast's serializer would write
 // every header token as its own iovec (dozens per message), which costs more
@@ -72,7 +72,7 @@ inline constexpr std::size_t relay_read_size = 32 * 1024;
 
 template <bool isRequest>
 awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buffer,
-                                      http::parser<isRequest, view_body>& parser,
+                                      head_parser<isRequest>& parser,
                                       relay_output out, relay_deadlines deadlines) {
   const auto expiry = [&](core::duration idle) {
     const auto now = steady_now();
@@ -80,10 +80,9 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
   };
   relay_result result;
   if (!parser.is_done()) in_buffer.reserve(relay_read_size);
-  auto& piece = parser.get().body().piece;
   body_framer framer(out.chunked);
   for (bool header_sent = false;;) {
-    piece = {};
+    parser.clear_piece();
     if (!parser.is_done()) {
       auto ec = parse_buffered(in_buffer, parser);
       if (ec == http::error::need_more) {
@@ -94,9 +93,10 @@ awaitable<relay_result> relay_message(tcp_stream& in, beast::flat_buffer& in_buf
         result.read_error = ec;
         co_return result;
       }
-      result.body_bytes += piece.size();
+      result.body_bytes += parser.piece().size();
     }
     const bool last = parser.is_done();
+    const auto piece = parser.piece();
     if (!piece.empty() || last || !header_sent) {
       const auto buffers =
           framer.frame(header_sent ? std::string_view{} : out.head, piece, last);

@@ -16,10 +16,10 @@ namespace {
 constexpr auto lingering_time = std::chrono::seconds(2);
 constexpr std::size_t lingering_bytes = 1024 * 1024;
 
-std::vector<std::string_view> field_values(const http::fields& fields, http::field name) {
+std::vector<std::string_view> field_values(const head_fields& fields, http::field name) {
   std::vector<std::string_view> values;
-  for (auto [field, end] = fields.equal_range(name); field != end; ++field) {
-    values.push_back(field->value());
+  for (const auto& field : fields) {
+    if (field.name() == name) values.push_back(field.value());
   }
   return values;
 }
@@ -226,7 +226,7 @@ void session::account(const pipeline& phases, const request_context& ctx,
 awaitable<bool> session::respond(request_parser& parser, const worker_snapshot& snapshot,
                                  request_context& ctx, forward_result& outcome) {
   const bool head_request = parser.get().method() == http::verb::head;
-  const bool wants_keep_alive = parser.get().keep_alive() && !worker_.draining();
+  const bool wants_keep_alive = parser.keep_alive() && !worker_.draining();
   if (slot_.listener().shedding()) {
     slot_.metrics().reject(slot_.thread(), observe::rejection_reason::shed);
     ctx.request_id = make_request_id(ctx.texts);

@@ -39,7 +39,6 @@ class session {
   void close_if_idle();
 
  private:
-  using request_parser = http::request_parser<view_body>;
   enum class read_status { ready, closed, failed };
 
   awaitable<void> refuse(const local_response& failure);

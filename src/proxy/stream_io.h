@@ -26,7 +26,7 @@
 namespace bulwark::proxy {
 
 // What `buffer` holds, parsed: success when the parser moved forward (the
-// header completed, a piece of body arrived (view_body.h), the message
+// header completed, a piece of body arrived (message_head.h), the message
 // ended), need_more when the stream must be read first (read_some), or the
 // parser's error. No coroutine: for the common case of a body that came
 // with its header.

@@ -1,6 +1,7 @@
 #include "policy/auth/auth_phase.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "proxy/strings.h"
 
@@ -179,7 +180,7 @@ proxy::phase_result auth_phase::on_request(proxy::request_context& ctx) {
 
 // What a request carries, read in one pass over its fields (views into them).
 struct auth_phase::presented_credentials {
-  using field_iterator = proxy::request_message::const_iterator;
+  using field_iterator = proxy::head_fields::const_iterator;
 
   std::size_t header_keys = 0;               // fields named api_key_header_
   std::optional<std::string_view> header_key;  // the first one's value
@@ -200,21 +201,23 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
   const auto& rules = routes_[index];
   const auto seen = read_credentials(ctx.request, *rules.auth);
   const auto result = judge(ctx, rules, seen, now);
-  // Whatever the outcome, a key never reaches an upstream.
-  if (seen.header_key_field) ctx.request.erase(*seen.header_key_field);
-  if (seen.bearer_key_field) ctx.request.erase(*seen.bearer_key_field);
+  // Whatever the outcome, a key never reaches an upstream. The later line
+  // goes first: removing a line moves the ones after it.
+  auto first = seen.header_key_field, second = seen.bearer_key_field;
+  if (first && second && *first < *second) std::swap(first, second);
+  if (first) ctx.request.erase(*first);
+  if (second) ctx.request.erase(*second);
   return result;
 }
 
-// One pass, where looking each name up would walk Beast's tree of fields once
-// per name with a case-insensitive less-than at every node: a field whose
-// name has another length is passed over at once.
-auth_phase::presented_credentials auth_phase::read_credentials(proxy::request_message& request,
+// One pass over the fields, not a lookup per name: a field whose name has
+// another length is passed over at once.
+auth_phase::presented_credentials auth_phase::read_credentials(proxy::request_head& request,
                                                                const config::route_auth& auth) const {
   presented_credentials seen;
   for (auto field = request.begin(); field != request.end();) {
-    const std::string_view name(field->name_string().data(), field->name_string().size());
-    const std::string_view value(field->value().data(), field->value().size());
+    const auto name = field->name_string();
+    const auto value = field->value();
     // The upstream never sees an identity the client claimed for itself.
     if (is_named(name, auth.subject_header) || is_named(name, auth.scopes_header)) {
       field = request.erase(field);

@@ -78,7 +78,7 @@ class auth_phase final : public proxy::request_phase {
   void prepare_routes(const config::gateway_config& config);
   // Removes the identity fields and the key fields decide() does not read,
   // and notes the credentials.
-  presented_credentials read_credentials(proxy::request_message& request,
+  presented_credentials read_credentials(proxy::request_head& request,
                                          const config::route_auth& auth) const;
   // decide() once the credentials are read: the answer, or the caller's
   // identity set in ctx and in the request's fields.

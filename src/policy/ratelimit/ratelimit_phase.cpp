@@ -20,8 +20,9 @@ class context_keys final : public request_keys {
     if (trusted.empty()) return ctx_.client_ip;
     if (!client_) {
       std::vector<std::string_view> forwarded;
-      for (auto [field, end] = ctx_.request.equal_range("X-Forwarded-For"); field != end; ++field) {
-        forwarded.emplace_back(field->value());
+      for (const auto& field : ctx_.request) {
+        if (proxy::iequals(field.name_string(), "X-Forwarded-For"))
+          forwarded.emplace_back(field.value());
       }
       client_ = client_address(ctx_.client_ip, forwarded, trusted);
     }
@@ -46,7 +47,7 @@ class context_keys final : public request_keys {
     }
     const auto field = ctx_.request.find(name);
     if (field == ctx_.request.end()) return std::nullopt;
-    return std::string_view{field->value()};
+    return field->value();
   }
 
  private:

@@ -10,6 +10,7 @@
 
 #include "config/cidr.h"
 #include "test_policies.h"
+#include "unit/proxy/parsed_head.h"
 
 namespace bulwark::policy::ratelimit {
 namespace {
@@ -47,11 +48,12 @@ class RateLimitPhaseTest : public ::testing::Test {
   };
   outcome send(std::string peer, const config::route* route,
                std::vector<std::string> forwarded_for = {}) {
-    proxy::request_message request{proxy::http::verb::get, "/", 11};
-    for (const auto& value : forwarded_for) request.insert("X-Forwarded-For", value);
+    proxy::http::request<proxy::http::empty_body> sent{proxy::http::verb::get, "/", 11};
+    for (const auto& value : forwarded_for) sent.insert("X-Forwarded-For", value);
+    const auto request = proxy::test::as_read(sent.base());
     proxy::request_context ctx{.config = config,
                                .listener = config.listeners.front(),
-                               .request = request,
+                               .request = request->get(),
                                .client_ip = std::move(peer),
                                .start = start,
                                .thread = 0};
