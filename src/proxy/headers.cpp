@@ -1,6 +1,7 @@
 #include "proxy/headers.h"
 
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 #include "proxy/strings.h"
@@ -64,33 +65,57 @@ forwarding forwarding_field(const field_line& field) {
   return forwarding::none;
 }
 
-void append_line(std::string_view name, std::string_view value, std::string& out) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
-
-void append_line(const field_line& field, std::string& out) {
-  out.append(field.line());
-}
-
-// One line for a comma-separated list field: the values of every field that
-// `is_member` picks, in order, then `last`.
-template <class IsMember>
-void append_list(const head_fields& fields, std::string_view name, IsMember is_member,
-                 std::string_view last, std::string& out) {
-  out.append(name);
-  out.append(": ");
-  for (const auto& field : fields) {
-    if (!is_member(field)) continue;
-    const auto value = trim_ows(field.value());
-    if (value.empty()) continue;
-    out.append(value);
-    out.append(", ");
+// Writes a section through a pointer into room made once, for at most
+// `most` bytes: std::string::append checks the capacity and calls memcpy for
+// each piece, and a section has some forty pieces.
+class section_writer {
+ public:
+  section_writer(std::string& out, std::size_t most) : out_(out) {
+    const auto begin = out.size();
+    out.resize(begin + most);
+    at_ = out.data() + begin;
   }
-  out.append(last);
-  out.append("\r\n");
+  section_writer(const section_writer&) = delete;
+  section_writer& operator=(const section_writer&) = delete;
+  ~section_writer() { out_.resize(static_cast<std::size_t>(at_ - out_.data())); }
+
+  section_writer& operator<<(std::string_view text) {
+    if (!text.empty()) std::memcpy(at_, text.data(), text.size());
+    at_ += text.size();
+    return *this;
+  }
+
+  void line(std::string_view name, std::string_view value) { *this << name << ": " << value << "\r\n"; }
+
+  // One line for a comma-separated list field: the values of every field
+  // that `is_member` picks, in order, then `last`.
+  template <class IsMember>
+  void list(const head_fields& fields, std::string_view name, IsMember is_member, std::string_view last) {
+    *this << name << ": ";
+    for (const auto& field : fields) {
+      if (!is_member(field)) continue;
+      const auto value = trim_ows(field.value());
+      if (!value.empty()) *this << value << ", ";
+    }
+    *this << last << "\r\n";
+  }
+
+ private:
+  std::string& out_;
+  char* at_;
+};
+
+// Room for any section written from `fields` and `gateway_fields` plus
+// `other` bytes of text: each field goes out at most twice (as its own line,
+// and as a list member or the value of another line: Host also becomes
+// X-Forwarded-Host), each gateway field once, and the fixed text of a
+// section (names, the version, the framing lines) is under 256 bytes.
+std::size_t most_written(const head_fields& fields, std::span<const gateway_field> gateway_fields,
+                         std::size_t other) {
+  std::size_t most = 256 + other;
+  for (const auto& field : fields) most += 2 * field.line().size();
+  for (const auto& [name, value] : gateway_fields) most += name.size() + value.size() + 4;
+  return most;
 }
 
 bool is_via(const field_line& field) { return field.name() == http::field::via; }
@@ -106,26 +131,13 @@ bool set_by_gateway(std::string_view name, std::span<const gateway_field> fields
   return false;
 }
 
-void append_status_line(const response_head& response, std::string& out) {
-  char code[8];
-  const auto printed = std::to_chars(code, code + sizeof code, response.status());
-  out.append("HTTP/1.1 ");
-  out.append(code, printed.ptr);
-  out.push_back(' ');
-  const auto reason = response.reason();
-  out.append(reason.empty()
-                 ? std::string_view(http::obsolete_reason(http::int_to_status(response.status())))
-                 : reason);
-  out.append("\r\n");
-}
-
 }  // namespace
 
 void write_upstream_head(const request_head& request, const upstream_head& how, std::string& out) {
-  out.append(request.method_string());
-  out.push_back(' ');
-  out.append(request.target());
-  out.append(" HTTP/1.1\r\n");
+  section_writer section(out, most_written(request, how.gateway_fields,
+                                           request.method_string().size() + request.target().size() +
+                                               how.client_ip.size()));
+  section << request.method_string() << " " << request.target() << " HTTP/1.1\r\n";
   const auto named = connection_options(request);
   const field_line* host = nullptr;
   for (const auto& field : request) {
@@ -135,19 +147,25 @@ void write_upstream_head(const request_head& request, const upstream_head& how, 
       continue;
     }
     if (field.name() == http::field::host && host == nullptr) host = &field;
-    append_line(field, out);
+    section << field.line();
   }
-  append_list(request, "X-Forwarded-For", is_x_forwarded_for, how.client_ip, out);
-  out.append("X-Forwarded-Proto: http\r\n");
-  if (host != nullptr) append_line("X-Forwarded-Host", host->value(), out);
-  append_list(request, "Via", is_via, via_value, out);
-  for (const auto& [name, value] : how.gateway_fields) append_line(name, value, out);
-  if (how.chunked) out.append("Transfer-Encoding: chunked\r\n");
-  out.append("\r\n");
+  section.list(request, "X-Forwarded-For", is_x_forwarded_for, how.client_ip);
+  section << "X-Forwarded-Proto: http\r\n";
+  if (host != nullptr) section.line("X-Forwarded-Host", host->value());
+  section.list(request, "Via", is_via, via_value);
+  for (const auto& [name, value] : how.gateway_fields) section.line(name, value);
+  if (how.chunked) section << "Transfer-Encoding: chunked\r\n";
+  section << "\r\n";
 }
 
 void write_client_head(const response_head& response, const client_head& how, std::string& out) {
-  append_status_line(response, out);
+  const auto reason = response.reason().empty()
+                          ? std::string_view(http::obsolete_reason(http::int_to_status(response.status())))
+                          : response.reason();
+  char code[8];
+  const auto printed = std::to_chars(code, code + sizeof code, response.status());
+  section_writer section(out, most_written(response, how.gateway_fields, reason.size()));
+  section << "HTTP/1.1 " << std::string_view(code, printed.ptr) << " " << reason << "\r\n";
   const auto named = connection_options(response);
   for (const auto& field : response) {
     if (dropped(field, named) || is_via(field) ||
@@ -155,13 +173,13 @@ void write_client_head(const response_head& response, const client_head& how, st
         set_by_gateway(field.name_string(), how.gateway_fields)) {
       continue;
     }
-    append_line(field, out);
+    section << field.line();
   }
-  append_list(response, "Via", is_via, via_value, out);
-  for (const auto& [name, value] : how.gateway_fields) append_line(name, value, out);
-  if (how.chunked) out.append("Transfer-Encoding: chunked\r\n");
-  if (!how.keep_alive) out.append("Connection: close\r\n");
-  out.append("\r\n");
+  section.list(response, "Via", is_via, via_value);
+  for (const auto& [name, value] : how.gateway_fields) section.line(name, value);
+  if (how.chunked) section << "Transfer-Encoding: chunked\r\n";
+  if (!how.keep_alive) section << "Connection: close\r\n";
+  section << "\r\n";
 }
 
 }  // namespace bulwark::proxy

@@ -118,6 +118,31 @@ TEST(write_upstream_head, joins_several_x_forwarded_for_lines) {
             "203.0.113.5, 198.51.100.1, 192.0.2.9, 10.0.0.7");
 }
 
+// The section is written into room sized up front (most_written): a head
+// whose fields nearly all go out twice, in lists and as X-Forwarded-Host,
+// with the shortest names and values, must still fit (ASan checks the room).
+TEST(write_upstream_head, a_head_of_many_short_list_fields_is_written_whole) {
+  upstream_request request{http::verb::get, "/", 11};
+  request.set(http::field::host, "h");
+  std::string forwarded, via;
+  for (int i = 0; i < 200; ++i) {
+    request.insert("X-Forwarded-For", "1");
+    request.insert(http::field::via, "v");
+    forwarded += "1, ";
+    via += "v, ";
+  }
+  const std::vector<gateway_field> ours{{"X-Request-Id", "abc"}};
+  std::string head;
+  write_upstream_head(as_read(request.base())->get(),
+                      {.client_ip = "10.0.0.7", .chunked = true, .gateway_fields = ours}, head);
+  const auto seen = parse_head<http::request_parser<http::empty_body>>(head);
+  EXPECT_EQ(single(seen, "X-Forwarded-For"), forwarded + "10.0.0.7");
+  EXPECT_EQ(single(seen, "Via"), via + "1.1 bulwark");
+  EXPECT_EQ(single(seen, "X-Forwarded-Host"), "h");
+  EXPECT_EQ(single(seen, "X-Request-Id"), "abc");
+  EXPECT_EQ(single(seen, "Transfer-Encoding"), "chunked");
+}
+
 TEST(write_upstream_head, skips_empty_x_forwarded_for_lines) {
   auto request = make_request();
   request.insert("X-Forwarded-For", "");
