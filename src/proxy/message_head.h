@@ -84,7 +84,7 @@ class head_fields {
   friend class head_parser;
 
   // Inline for the usual handful of fields.
-  boost::container::small_vector<field_line, 10> lines_;
+  boost::container::small_vector<field_line, 8> lines_;
 };
 
 class request_head : public head_fields {
@@ -173,8 +173,10 @@ class head_parser final : public http::basic_parser<isRequest> {
   // The start line's text (method and target, or reason) until the head is in.
   text_span first_, second_;
   // The text of the head: the start line's parts and every field line,
-  // inline for the usual head.
-  boost::container::small_vector<char, 512> text_;
+  // inline for the usual API request or response. (The request's parser
+  // lives in its connection's coroutine frame, idle or not: the inline room
+  // is paid per connection.)
+  boost::container::small_vector<char, 256> text_;
   std::string_view piece_;
 };
 
