@@ -11,6 +11,8 @@
 
 #include <boost/asio/write.hpp>
 
+#include "unit/proxy/loopback.h"
+
 namespace bulwark::proxy {
 namespace {
 
@@ -23,23 +25,12 @@ struct connected_pair {
   std::optional<tcp_socket> peer;
 
   connected_pair() {
-    tcp_acceptor acceptor(context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-    peer.emplace(context);
-    peer->connect(acceptor.local_endpoint());
-    stream.emplace(acceptor.accept());
+    auto [connecting, accepted] = test::loopback_pair(context);
+    peer.emplace(std::move(connecting));
+    stream.emplace(std::move(accepted));
   }
 
-  // Runs `body` to completion, or fails after 5 s.
-  void run(awaitable<void> body) {
-    bool done = false;
-    // Stopped when done: the watchdog may still wait for a later deadline.
-    net::co_spawn(context, std::move(body), [&](std::exception_ptr) {
-      done = true;
-      context.stop();
-    });
-    context.run_for(5s);
-    ASSERT_TRUE(done) << "did not finish in 5 s";
-  }
+  void run(awaitable<void> body) { test::run_bounded(context, std::move(body)); }
 
   // Writes `text` to the stream's side after `delay`.
   void send_after(std::chrono::milliseconds delay, std::string text) {
@@ -148,16 +139,11 @@ TEST(DeadlineStream, ConnectsWithinTheDeadline) {
   tcp_acceptor acceptor(context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
   deadline_stream stream(context.get_executor());
   std::optional<error_code> result;
-  net::co_spawn(
-      context,
-      [&]() -> awaitable<void> {
-        stream.expires_after(2s);
-        auto [ec] = co_await stream.async_connect(acceptor.local_endpoint(), use_nothrow);
-        result = ec;
-        context.stop();
-      },
-      net::detached);
-  context.run_for(5s);
+  test::run_bounded(context, [&]() -> awaitable<void> {
+    stream.expires_after(2s);
+    auto [ec] = co_await stream.async_connect(acceptor.local_endpoint(), use_nothrow);
+    result = ec;
+  }());
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(*result) << result->message();
   EXPECT_TRUE(stream.socket().is_open());

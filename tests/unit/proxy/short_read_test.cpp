@@ -7,41 +7,24 @@
 // shows up as a read that never completes, so every run is bounded in time.
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/write.hpp>
 
 #include <string>
 
 #include "proxy/net.h"
+#include "unit/proxy/loopback.h"
 
 namespace bulwark::proxy {
 namespace {
 
-using namespace std::chrono_literals;
-
 struct socket_pair {
   net::io_context context{1};
-  tcp_socket reader{context};
-  tcp_socket writer{context};
-
-  socket_pair() {
-    tcp_acceptor acceptor(context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-    writer.connect(acceptor.local_endpoint());
-    reader = acceptor.accept();
-  }
+  std::pair<tcp_socket, tcp_socket> ends = test::loopback_pair(context);
+  tcp_socket& writer = ends.first;
+  tcp_socket& reader = ends.second;
 
   void put(std::string_view text) { net::write(writer, net::buffer(text.data(), text.size())); }
-
-  // Runs `body` to completion, or fails after 5 s.
-  void run(awaitable<void> body) {
-    bool done = false;
-    net::co_spawn(context, std::move(body), [&](std::exception_ptr failure) {
-      done = true;
-      if (failure) std::rethrow_exception(failure);
-    });
-    context.run_for(5s);
-    ASSERT_TRUE(done) << "a read never completed: bytes were stranded";
-  }
+  void run(awaitable<void> body) { test::run_bounded(context, std::move(body)); }
 };
 
 awaitable<std::string> read_some(tcp_socket& socket, std::size_t capacity) {
