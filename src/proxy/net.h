@@ -5,11 +5,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -47,8 +47,13 @@ template <class T = void>
 using awaitable = net::awaitable<T, executor>;
 
 // Completion token for `auto [ec, n] = co_await op(..., use_nothrow);`: no
-// exceptions on the request path (STYLE.md "Errors and limits").
-inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable_t<executor>{});
+// exceptions on the request path (STYLE.md "Errors and limits"). Deferred,
+// not use_awaitable: the awaiting coroutine starts a deferred operation
+// itself (Asio's awaitable_async_op), where use_awaitable runs each one in a
+// coroutine frame of its own (async_result<use_awaitable_t>::initiate), an
+// allocation and a resumption more per operation that waits: 0.4k
+// instructions per proxied request.
+inline constexpr auto use_nothrow = net::as_tuple(net::deferred);
 
 // `host:port` of an endpoint, an IPv6 host in brackets (as in URLs and logs).
 // Built by appending: GCC 12 misreports `"[" + s + "]"` chains (-Wrestrict).
