@@ -55,8 +55,12 @@ request_id_generator& this_threads_generator() {
 }
 }  // namespace
 
-void make_request_id(std::span<char, made_request_id_length> out) { this_threads_generator().next(out); }
+void make_request_id(std::span<char, made_request_id_length> out) {
+  this_threads_generator().next(out);
+}
 
-std::string make_request_id() { return this_threads_generator().next(); }
+std::string make_request_id() {
+  return this_threads_generator().next();
+}
 
 }  // namespace bulwark::observe

@@ -85,12 +85,15 @@ class section_writer {
     return *this;
   }
 
-  void line(std::string_view name, std::string_view value) { *this << name << ": " << value << "\r\n"; }
+  void line(std::string_view name, std::string_view value) {
+    *this << name << ": " << value << "\r\n";
+  }
 
   // One line for a comma-separated list field: the values of every field
   // that `is_member` picks, in order, then `last`.
   template <class IsMember>
-  void list(const head_fields& fields, std::string_view name, IsMember is_member, std::string_view last) {
+  void list(const head_fields& fields, std::string_view name, IsMember is_member,
+            std::string_view last) {
     *this << name << ": ";
     for (const auto& field : fields) {
       if (!is_member(field)) continue;
@@ -135,8 +138,8 @@ bool set_by_gateway(std::string_view name, std::span<const gateway_field> fields
 
 void write_upstream_head(const request_head& request, const upstream_head& how, std::string& out) {
   section_writer section(out, most_written(request, how.gateway_fields,
-                                           request.method_string().size() + request.target().size() +
-                                               how.client_ip.size()));
+                                           request.method_string().size() +
+                                               request.target().size() + how.client_ip.size()));
   section << request.method_string() << " " << request.target() << " HTTP/1.1\r\n";
   const auto named = connection_options(request);
   const field_line* host = nullptr;
@@ -159,9 +162,10 @@ void write_upstream_head(const request_head& request, const upstream_head& how, 
 }
 
 void write_client_head(const response_head& response, const client_head& how, std::string& out) {
-  const auto reason = response.reason().empty()
-                          ? std::string_view(http::obsolete_reason(http::int_to_status(response.status())))
-                          : response.reason();
+  const auto reason =
+      response.reason().empty()
+          ? std::string_view(http::obsolete_reason(http::int_to_status(response.status())))
+          : response.reason();
   char code[8];
   const auto printed = std::to_chars(code, code + sizeof code, response.status());
   section_writer section(out, most_written(response, how.gateway_fields, reason.size()));

@@ -212,8 +212,8 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
 
 // One pass over the fields, not a lookup per name: a field whose name has
 // another length is passed over at once.
-auth_phase::presented_credentials auth_phase::read_credentials(proxy::request_head& request,
-                                                               const config::route_auth& auth) const {
+auth_phase::presented_credentials auth_phase::read_credentials(
+    proxy::request_head& request, const config::route_auth& auth) const {
   presented_credentials seen;
   for (auto field = request.begin(); field != request.end();) {
     const auto name = field->name_string();
@@ -395,7 +395,9 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
   if (!auth.scopes_header.empty()) {
     const auto joined = join(scopes);
     // Token scopes are the issuer's text; one unfit for a header is not sent.
-    if (header_safe(joined)) ctx.upstream_headers.push_back({auth.scopes_header, ctx.texts.keep(joined)});
+    if (header_safe(joined)) {
+      ctx.upstream_headers.push_back({auth.scopes_header, ctx.texts.keep(joined)});
+    }
   }
   return proxy::phase_result::proceed;
 }

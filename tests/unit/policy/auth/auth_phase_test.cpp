@@ -178,7 +178,8 @@ class AuthPhaseTest : public ::testing::Test {
     proxy::write_upstream_head(out.request(),
                                {.client_ip = ctx.client_ip, .gateway_fields = ctx.upstream_headers},
                                head);
-    out.upstream_head = proxy::test::parse_head<proxy::http::request_parser<proxy::http::empty_body>>(head);
+    out.upstream_head =
+        proxy::test::parse_head<proxy::http::request_parser<proxy::http::empty_body>>(head);
     return out;
   }
 
