@@ -13,33 +13,25 @@
 // Why it is built this way:
 // - One io_context per thread, each with its own SO_REUSEPORT acceptor on the
 //   same port: threads share nothing, as in bulwark itself.
-// - Beast parses requests, but responses are written as raw bytes from a
-//   per-connection buffer whose capacity is kept between requests. `GET /`
-//   then allocates nothing beyond the parser's header fields, and the streaming
-//   endpoints control their framing (Content-Length or chunks) byte for byte.
+// - Requests are read with the gateway's own parser (proxy/message_head.h:
+//   Beast's tokenizer, the head kept flat) and responses are written as raw
+//   bytes from a per-connection buffer whose capacity is kept between
+//   requests, so `GET /` allocates little more than the coroutine frames, and
+//   the streaming endpoints control their framing byte for byte. The demo is
+//   the load side of the proxy benchmark, on the same CPU as wrk: what it
+//   spends per request, and per header field the proxy adds, is taken from
+//   the CPU the benchmark shares (bench/README.md).
 // - Request and response bodies move in pieces of at most 64 KiB, so /bytes,
 //   /echo and /drain handle a gigabyte in constant memory.
-// - Nothing on the request path throws (as_tuple completions); any I/O error
+// - Nothing on the request path throws (use_nothrow completions); any I/O error
 //   ends that connection only. Nothing is logged per request.
 // - co_await appears only as a statement, an initializer or a whole `if`
 //   condition on a bool. GCC 12 miscompiled `if (!co_await f())` with f
 //   yielding std::optional inside a loop (a finished frame was resumed again:
 //   SIGILL/SIGSEGV), so results of class type are first bound to a variable,
 //   and co_await is kept out of && / || operands.
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 
 #include <sys/socket.h>
@@ -58,15 +50,13 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/net.h"
+#include "proxy/strings.h"
+
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using namespace bulwark::proxy;  // the gateway's Asio vocabulary (net.h) and request parser
 
 // Bounds on what a request may ask for; beyond them the answer is 400.
 constexpr std::size_t piece_size = 64 * 1024;
@@ -132,8 +122,6 @@ void append_json_escaped(std::string& out, std::string_view text) {
   }
 }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 // Several pieces sent with one write (one syscall, one TCP segment if small).
 template <typename... Pieces>
 std::array<asio::const_buffer, sizeof...(Pieces)> gather(const Pieces&... pieces) {
@@ -149,18 +137,17 @@ std::string_view reason_phrase(unsigned status) {
 // reading the next (so pipelined requests are answered in order).
 class connection {
  public:
-  connection(tcp::socket socket, const options& opts)
+  connection(tcp_socket socket, const options& opts)
       : socket_(std::move(socket)),
         name_(opts.name),
-        health_file_(opts.health_file),
-        piece_(std::make_unique<char[]>(piece_size)) {}
+        health_file_(opts.health_file) {}
 
-  asio::awaitable<void> run() {
+  awaitable<void> run() {
     for (;;) {
       parser_.emplace();
       parser_->header_limit(header_limit);
       parser_->body_limit(boost::none);
-      auto [ec, _] = co_await http::async_read_header(socket_, buffer_, *parser_, use_tuple);
+      auto [ec, _] = co_await http::async_read_header(socket_, buffer_, *parser_, use_nothrow);
       if (ec) {
         if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
             ec != http::error::end_of_stream && ec != http::error::partial_message) {
@@ -169,7 +156,7 @@ class connection {
         co_return close();
       }
       const auto& request = parser_->get();
-      keep_alive_ = request.keep_alive();
+      keep_alive_ = parser_->keep_alive();
       http10_ = request.version() < 11;
       head_request_ = request.method() == http::verb::head;
       bool reusable = co_await dispatch(request.target());
@@ -178,10 +165,8 @@ class connection {
   }
 
  private:
-  using request_type = http::request<http::buffer_body>;
-
   // Returns whether the connection can carry another request.
-  asio::awaitable<bool> dispatch(std::string_view target) {
+  awaitable<bool> dispatch(std::string_view target) {
     auto path = target.substr(0, target.find('?'));
     if (path == "/reset") co_return reset();
     if (!co_await maybe_continue()) co_return false;
@@ -213,7 +198,7 @@ class connection {
 
   // --- endpoints -------------------------------------------------------------
 
-  asio::awaitable<bool> bytes(std::uint64_t size) {
+  awaitable<bool> bytes(std::uint64_t size) {
     start_head(200);
     add_header("Content-Type", "application/octet-stream");
     add_content_length(size);
@@ -230,14 +215,14 @@ class connection {
     co_return true;
   }
 
-  asio::awaitable<bool> healthz() {
+  awaitable<bool> healthz() {
     if (!health_file_.empty() && ::access(health_file_.c_str(), F_OK) != 0) {
       co_return co_await answer_text(503, "unhealthy\n");
     }
     co_return co_await answer_text(200, "ok");
   }
 
-  asio::awaitable<bool> status(std::uint64_t code) {
+  awaitable<bool> status(std::uint64_t code) {
     if (code < 100 || code > 599) co_return co_await answer_text(400, "status must be in [100, 599]\n");
     auto status_code = static_cast<unsigned>(code);
     if (code < 200 || code == 204 || code == 304) {
@@ -251,10 +236,10 @@ class connection {
     co_return co_await answer_text(status_code, body_);
   }
 
-  asio::awaitable<bool> delay(std::uint64_t ms) {
+  awaitable<bool> delay(std::uint64_t ms) {
     if (ms > max_delay_ms) co_return co_await answer_text(400, "delay too long\n");
-    asio::steady_timer timer(socket_.get_executor(), std::chrono::milliseconds(ms));
-    auto [ec] = co_await timer.async_wait(use_tuple);
+    steady_timer timer(socket_.get_executor(), std::chrono::milliseconds(ms));
+    auto [ec] = co_await timer.async_wait(use_nothrow);
     if (ec) co_return false;
     body_ = "delayed ";
     append_number(body_, ms);
@@ -264,7 +249,7 @@ class connection {
 
   // Header names are lower-cased; repeated names are joined with ", " in the
   // order received, so tests see exactly which header lines arrived.
-  asio::awaitable<bool> headers() {
+  awaitable<bool> headers() {
     const auto& request = parser_->get();
     body_ = "{\"headers\":{";
     bool first = true;
@@ -277,7 +262,7 @@ class connection {
       body_ += "\":\"";
       bool first_value = true;
       for (auto same = field; same != request.end(); ++same) {
-        if (!beast::iequals(same->name_string(), field->name_string())) continue;
+        if (!iequals(same->name_string(), field->name_string())) continue;
         if (!first_value) body_ += ", ";
         first_value = false;
         append_json_escaped(body_, same->value());
@@ -292,16 +277,16 @@ class connection {
     co_return co_await answer(200, "application/json", body_);
   }
 
-  static bool seen_before(const request_type& request, request_type::const_iterator field) {
+  static bool seen_before(const request_head& request, head_fields::const_iterator field) {
     for (auto earlier = request.begin(); earlier != field; ++earlier) {
-      if (beast::iequals(earlier->name_string(), field->name_string())) return true;
+      if (iequals(earlier->name_string(), field->name_string())) return true;
     }
     return false;
   }
 
   // N chunks, one JSON line each. An HTTP/1.0 client cannot read chunks, so it
   // gets the same lines delimited by the connection close.
-  asio::awaitable<bool> stream(std::uint64_t chunks) {
+  awaitable<bool> stream(std::uint64_t chunks) {
     if (chunks > max_stream_chunks) co_return co_await answer_text(400, "too many chunks\n");
     bool chunked = !http10_;
     if (!chunked) keep_alive_ = false;
@@ -324,7 +309,7 @@ class connection {
 
   // Streams the body back as it arrives: chunked if the request was chunked,
   // otherwise with the request's Content-Length.
-  asio::awaitable<bool> echo() {
+  awaitable<bool> echo() {
     const auto& request = parser_->get();
     bool chunked = parser_->chunked() && !head_request_;
     start_head(200);
@@ -341,18 +326,18 @@ class connection {
     while (!parser_->is_done()) {
       auto n = co_await read_body_piece();
       if (!n) co_return false;
-      if (*n == 0) continue;
-      if (!co_await write_body_piece(chunked, {piece_.get(), *n})) co_return false;
+      if (n->empty()) continue;
+      if (!co_await write_body_piece(chunked, *n)) co_return false;
     }
     co_return co_await end_body(chunked);
   }
 
-  asio::awaitable<bool> drain() {
+  awaitable<bool> drain() {
     std::uint64_t total = 0;
     while (!parser_->is_done()) {
       auto n = co_await read_body_piece();
       if (!n) co_return false;
-      total += *n;
+      total += n->size();
     }
     body_ = "{\"bytes\":";
     append_number(body_, total);
@@ -372,27 +357,25 @@ class connection {
 
   // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` waits for the
   // interim response before sending the body, so send it before reading one.
-  asio::awaitable<bool> maybe_continue() {
+  awaitable<bool> maybe_continue() {
     const auto& request = parser_->get();
-    if (http10_ || parser_->is_done() || !beast::iequals(request[http::field::expect], "100-continue")) {
+    if (http10_ || parser_->is_done() || !iequals(request[http::field::expect], "100-continue")) {
       co_return true;
     }
     co_return co_await write(asio::buffer(std::string_view{"HTTP/1.1 100 Continue\r\n\r\n"}));
   }
 
-  // The next piece of the request body (decoded from chunks if need be) in
-  // piece_, or nullopt when reading failed. A piece may be empty.
-  asio::awaitable<std::optional<std::size_t>> read_body_piece() {
-    auto& body = parser_->get().body();
-    body.data = piece_.get();
-    body.size = piece_size;
-    auto [ec, _] = co_await http::async_read_some(socket_, buffer_, *parser_, use_tuple);
-    if (ec == http::error::need_buffer) ec = {};
+  // The next piece of the request body (decoded from chunks if need be), a
+  // view of buffer_ valid until the next read, or nullopt when reading
+  // failed. A piece may be empty (the read found a chunk's header).
+  awaitable<std::optional<std::string_view>> read_body_piece() {
+    parser_->clear_piece();
+    auto [ec, _] = co_await http::async_read_some(socket_, buffer_, *parser_, use_nothrow);
     if (ec) co_return std::nullopt;
-    co_return piece_size - body.size;
+    co_return parser_->piece();
   }
 
-  asio::awaitable<bool> discard_body() {
+  awaitable<bool> discard_body() {
     while (!parser_->is_done()) {
       auto piece = co_await read_body_piece();
       if (!piece) co_return false;
@@ -431,7 +414,7 @@ class connection {
 
   void end_head() { head_ += "\r\n"; }
 
-  asio::awaitable<bool> answer(unsigned status, std::string_view type, std::string_view body) {
+  awaitable<bool> answer(unsigned status, std::string_view type, std::string_view body) {
     start_head(status);
     add_header("Content-Type", type);
     add_content_length(body.size());
@@ -440,18 +423,18 @@ class connection {
     co_return co_await write(gather(head_, body));
   }
 
-  asio::awaitable<bool> answer_text(unsigned status, std::string_view body) {
+  awaitable<bool> answer_text(unsigned status, std::string_view body) {
     co_return co_await answer(status, "text/plain", body);
   }
 
-  asio::awaitable<void> answer_bad_request(unsigned status) {
+  awaitable<void> answer_bad_request(unsigned status) {
     keep_alive_ = false;
     http10_ = false;
     head_request_ = false;
     co_await answer_text(status, status == 431 ? "request header too large\n" : "bad request\n");
   }
 
-  asio::awaitable<bool> write_body_piece(bool chunked, std::string_view data) {
+  awaitable<bool> write_body_piece(bool chunked, std::string_view data) {
     if (!chunked) co_return co_await write(asio::buffer(data));
     chunk_size_.clear();
     append_number(chunk_size_, data.size(), 16);
@@ -460,14 +443,14 @@ class connection {
   }
 
   // The last chunk (without trailers) of a chunked body; nothing otherwise.
-  asio::awaitable<bool> end_body(bool chunked) {
+  awaitable<bool> end_body(bool chunked) {
     if (!chunked) co_return true;
     co_return co_await write(asio::buffer(std::string_view{"0\r\n\r\n"}));
   }
 
   template <typename Buffers>
-  asio::awaitable<bool> write(const Buffers& buffers) {
-    auto [ec, _] = co_await asio::async_write(socket_, buffers, use_tuple);
+  awaitable<bool> write(const Buffers& buffers) {
+    auto [ec, _] = co_await asio::async_write(socket_, buffers, use_nothrow);
     co_return !ec;
   }
 
@@ -477,12 +460,11 @@ class connection {
     socket_.close(ignored);
   }
 
-  tcp::socket socket_;
+  tcp_socket socket_;
   const std::string& name_;
   const std::string& health_file_;
-  std::unique_ptr<char[]> piece_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::optional<request_parser> parser_;
   // Reused between requests so that their capacity is allocated once.
   std::string head_;
   std::string body_;
@@ -493,20 +475,20 @@ class connection {
   bool head_request_ = false;
 };
 
-asio::awaitable<void> serve(tcp::socket socket, const options& opts) {
+awaitable<void> serve(tcp_socket socket, const options& opts) {
   connection client(std::move(socket), opts);
   co_await client.run();
 }
 
-asio::awaitable<void> do_accept(tcp::acceptor& acceptor, const options& opts) {
+awaitable<void> do_accept(tcp_acceptor& acceptor, const options& opts) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors, typically: back off instead of spinning.
       std::fprintf(stderr, "demo-upstream: accept: %s\n", ec.message().c_str());
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
-      co_await pause.async_wait(use_tuple);
+      steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
       continue;
     }
     error_code ignored;
@@ -515,9 +497,9 @@ asio::awaitable<void> do_accept(tcp::acceptor& acceptor, const options& opts) {
   }
 }
 
-tcp::acceptor open_acceptor(asio::io_context& context, const tcp::endpoint& endpoint) {
+tcp_acceptor open_acceptor(asio::io_context& context, const tcp::endpoint& endpoint) {
   using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-  tcp::acceptor acceptor(context);
+  tcp_acceptor acceptor(context);
   acceptor.open(endpoint.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   acceptor.set_option(reuse_port(true));
@@ -581,7 +563,7 @@ int serve_until_signal(options opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<tcp::acceptor> acceptors;
+  std::vector<tcp_acceptor> acceptors;
   for (int i = 0; i < opts.threads; ++i) {
     contexts.push_back(std::make_unique<asio::io_context>(1));
     acceptors.push_back(open_acceptor(*contexts.back(), opts.endpoint));
