@@ -138,9 +138,7 @@ std::string_view reason_phrase(unsigned status) {
 class connection {
  public:
   connection(tcp_socket socket, const options& opts)
-      : socket_(std::move(socket)),
-        name_(opts.name),
-        health_file_(opts.health_file) {}
+      : socket_(std::move(socket)), name_(opts.name), health_file_(opts.health_file) {}
 
   awaitable<void> run() {
     for (;;) {
