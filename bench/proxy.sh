@@ -475,7 +475,7 @@ report() {
   echo
   python3 - "$workdir/runs.txt" "${CASES[@]}" <<'PY'
 import sys
-from statistics import median
+from statistics import mean, median, stdev
 
 runs_file, cases = sys.argv[1], [c.split()[2] for c in sys.argv[2:]]
 runs = {}  # (case, who) -> list of rows of floats
@@ -509,7 +509,15 @@ for case in cases:
               f" | {ratio(b[2], p[2])} | {ratio(b[3], p[3])} | {ratio(b[4], p[4])} | |")
 
 # Each round's proxies ran back to back, so the ratio within a round cancels
-# the machine's slower drift; the spread of those ratios shows the noise.
+# the machine's slower drift; the spread of those ratios shows the noise, and
+# mean ± 2 standard errors is the interval a target is judged against (a
+# difference of a few percent needs dozens of rounds here: bench/README.md).
+def spread(ratios):
+    text = f"{median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f}"
+    if len(ratios) >= 3:
+        text += f"; {mean(ratios):.3f} ± {2 * stdev(ratios) / len(ratios) ** 0.5:.3f}"
+    return text + ")"
+
 print()
 for case in cases:
     parts = []
@@ -518,8 +526,8 @@ for case in cases:
             continue
         mine, theirs = by_round[(case, "bulwark")], by_round[(case, other)]
         ratios = sorted(mine[r] / theirs[r] for r in mine if r in theirs and theirs[r])
-        parts.append(f"bulwark/{other} {median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f})")
-    print(f"Per-round req/s ratios, {case}: median (range) " + ", ".join(parts) + ".")
+        parts.append(f"bulwark/{other} {spread(ratios)}")
+    print(f"Per-round req/s ratios, {case}: median (range; mean ± 2 SE) " + ", ".join(parts) + ".")
 
 bulwark, worker = (max(medians(case, who)[6] for case in cases) for who in ("bulwark", "nginx"))
 print()
