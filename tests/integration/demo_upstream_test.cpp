@@ -319,6 +319,32 @@ TEST_F(DemoUpstream, MalformedRequestGets400AndTheConnectionCloses) {
   EXPECT_EQ(still_serving->status, 200);
 }
 
+// The head past the demo's 64 KiB limit: 431, and the connection ends. (The
+// flat parser keeps the head's text; the limit bounds what it keeps.)
+TEST_F(DemoUpstream, HeadOverItsLimitGets431AndTheConnectionCloses) {
+  http_connection connection(port());
+  ASSERT_TRUE(connection.send(get("/", {{"X-Filler", std::string(70 * 1024, 'a')}})));
+  auto response = connection.read_response();
+  ASSERT_TRUE(response) << connection.error();
+  EXPECT_EQ(response->status, 431);
+  EXPECT_EQ(response->header("Connection"), "close");
+  EXPECT_TRUE(connection.closed_by_peer());
+}
+
+// Many fields, repeated names among them: each arrives, in order, so the flat
+// head (inline room for 8 lines) grows past its inline room intact.
+TEST_F(DemoUpstream, HeadersEchoesFortyFieldsInOrder) {
+  header_list headers;
+  for (int i = 0; i < 40; ++i) {
+    headers.emplace_back("X-Many-" + std::to_string(i % 20), std::to_string(i));
+  }
+  auto response = http_get(port(), "/headers", headers);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->body.find(R"("x-many-0":"0, 20")"), std::string::npos) << response->body;
+  EXPECT_NE(response->body.find(R"("x-many-19":"19, 39")"), std::string::npos) << response->body;
+}
+
 TEST_F(DemoUpstream, SigtermExitsZero) {
   upstream_.proc.signal(SIGTERM);
   EXPECT_EQ(upstream_.proc.wait_exit(5s), 0) << upstream_.proc.describe();
