@@ -252,7 +252,7 @@ class connection {
     body_ = "{\"headers\":{";
     bool first = true;
     for (auto field = request.begin(); field != request.end(); ++field) {
-      if (seen_before(request, field)) continue;
+      if (request.find(field->name_string()) != field) continue;  // joined at its first line
       if (!first) body_ += ',';
       first = false;
       body_ += '"';
@@ -273,13 +273,6 @@ class connection {
     append_json_escaped(body_, request.target());
     body_ += "\"}\n";
     co_return co_await answer(200, "application/json", body_);
-  }
-
-  static bool seen_before(const request_head& request, head_fields::const_iterator field) {
-    for (auto earlier = request.begin(); earlier != field; ++earlier) {
-      if (iequals(earlier->name_string(), field->name_string())) return true;
-    }
-    return false;
   }
 
   // N chunks, one JSON line each. An HTTP/1.0 client cannot read chunks, so it
