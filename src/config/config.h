@@ -264,8 +264,14 @@ struct route {
   std::vector<rate_limit_policy> rate_limits;
 };
 
+// Where the API keys live: an SQLite file (the embedded default) or, in
+// cluster mode, the cluster's Redis (shared by every instance).
+enum class key_store_kind { sqlite, redis };
+
 struct api_key_settings {
+  key_store_kind store = key_store_kind::sqlite;
   // A relative path is resolved against the config file's directory at load.
+  // Unused with store: redis.
   std::string db = "./data/keys.db";
   std::string header = "X-API-Key";  // also accepted: Authorization: Bearer bwk_...
   friend bool operator==(const api_key_settings&, const api_key_settings&) = default;
@@ -308,6 +314,37 @@ struct admin {
   std::string token_env;
 };
 
+// --- cluster mode (DESIGN.md §9) -----------------------------------------------------
+
+struct redis_settings {
+  address endpoint{"127.0.0.1", 6379};
+  // The environment variable that holds the password (AUTH), so the secret is
+  // never in the file. Empty: no AUTH.
+  std::string password_env;
+  uint32_t db = 0;  // SELECT
+  duration timeout = std::chrono::milliseconds(50);  // every command, connects included
+  friend bool operator==(const redis_settings&, const redis_settings&) = default;
+};
+
+// What cluster-scope rate limits do while Redis is unreachable.
+enum class redis_down_policy {
+  local,  // each instance enforces its fair share of the limit
+  allow,  // admit (tokens already leased are used first)
+  deny    // refuse once the tokens already leased are spent
+};
+
+struct cluster_settings {
+  redis_settings redis;
+  redis_down_policy on_redis_down = redis_down_policy::local;
+  // How often an instance tops up and returns its leases (one script call per
+  // cluster policy with work to do).
+  duration sync_interval = std::chrono::milliseconds(20);
+  // How often an instance says it is alive; it counts as gone after three
+  // missed beats.
+  duration heartbeat_interval = std::chrono::seconds(1);
+  friend bool operator==(const cluster_settings&, const cluster_settings&) = default;
+};
+
 struct gateway_config {
   std::string source_file;  // path the config was loaded from ("<string>" for tests)
   uint32_t workers = 0;     // 0: `auto`, one per CPU
@@ -317,6 +354,7 @@ struct gateway_config {
   observability observe;
   admin admin_server;
   auth_settings auth;
+  std::optional<cluster_settings> cluster;  // unset: no cluster mode
 };
 
 }  // namespace bulwark::config

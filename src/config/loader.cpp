@@ -27,9 +27,9 @@ namespace {
 // are refused with "not supported yet" rather than ignored: a user who writes a
 // response cache must not believe they have one. To build one, delete its line
 // here and add its reader to the field table of its map below. (A value can be
-// refused the same way: `rate_limits[].scope: cluster`, in read_rate_limit.)
+// refused the same way, in its reader, with a message that starts "not
+// supported yet: ".)
 const std::vector<designed_field> not_supported_yet = {
-    {"", "cluster"},
     {"", "cache"},
     {"listeners[]", "tls"},
     {"routes[]", "cache"},
@@ -52,6 +52,29 @@ constexpr double max_budget_per_s = 1'000'000;
 // Netflix's Gradient2 accepts growth up to this factor of the long-term
 // latency before shrinking; beyond 10 the limit would never shrink.
 constexpr double max_rtt_tolerance = 10;
+
+// --- cluster mode (the semantics are in docs/cluster.md) ---
+// SELECT takes a signed 32-bit index (redis.conf's `databases` is an int), so no
+// database beyond this can exist.
+constexpr uint64_t max_redis_db = std::numeric_limits<int32_t>::max();
+// `redis.timeout` bounds every command, connects included. Under 1ms even a
+// Redis on the same host misses it whenever it is busy; beyond 10s a Redis
+// that has not answered is down, and waiting longer only delays on_redis_down.
+constexpr duration min_redis_timeout = std::chrono::milliseconds(1);
+constexpr duration max_redis_timeout = std::chrono::seconds(10);
+// Each instance makes one script call per cluster policy with work to do per
+// `sync_interval`. Under 5ms that is over 200 calls a second per instance and
+// policy, for leases that a few more tokens would cover; beyond 1s a lease must
+// last a whole second of demand, so leases grow and with them what instances
+// can over-admit together, and Redis's absence is noticed later.
+constexpr duration min_sync_interval = std::chrono::milliseconds(5);
+constexpr duration max_sync_interval = std::chrono::seconds(1);
+// An instance counts as gone after three missed beats. Under 100ms a pause of
+// a few hundred milliseconds (a busy host, a slow fsync) makes a live instance
+// look gone; beyond 60s a dead one keeps its share of `local` limits for three
+// minutes. (heartbeat_interval >= 2 x sync_interval is checked in validate.cpp.)
+constexpr duration min_heartbeat_interval = std::chrono::milliseconds(100);
+constexpr duration max_heartbeat_interval = std::chrono::seconds(60);
 
 bool is_environment_variable_name(std::string_view name) {
   const auto letter_or_underscore = [](char c) {
@@ -94,6 +117,7 @@ class schema {
                         map("observability", config.observe, &schema::read_observability),
                         map("admin", config.admin_server, &schema::read_admin),
                         map("auth", config.auth, &schema::read_auth),
+                        optional_map("cluster", config.cluster, &schema::read_cluster),
                     });
   }
 
@@ -114,6 +138,18 @@ class schema {
   field timeout(std::string_view key, Duration& target) {
     return {key,
             [&](const node& v, const path_t& p) { assign(target, in_.positive_duration(v, p)); }};
+  }
+  // A duration from `min` to `max`, both included; zero is refused by the range.
+  field bounded_duration(std::string_view key, duration& target, duration min, duration max) {
+    return {key, [&, min, max](const node& v, const path_t& p) {
+              auto value = in_.non_negative_duration(v, p);
+              if (value && (*value < min || *value > max)) {
+                in_.fail(p, concat({"must be from ", core::format_duration(min), " to ",
+                                    core::format_duration(max)}));
+                return;
+              }
+              assign(target, value);
+            }};
   }
   field bytes(std::string_view key, uint64_t& target) {
     return {key, [&](const node& v, const path_t& p) { assign(target, in_.size(v, p)); }};
@@ -236,9 +272,49 @@ class schema {
                         host_port("address", admin_server.bind, 0, false),
                         {"token_env",
                          [&](const node& v, const path_t& vp) {
-                           assign(admin_server.token_env, environment_variable(v, vp));
+                           assign(admin_server.token_env,
+                                  environment_variable(v, vp, "BULWARK_ADMIN_TOKEN"));
                          }},
                     });
+  }
+
+  // --- cluster -----------------------------------------------------------------------
+
+  void read_cluster(const node& n, const path_t& p, cluster_settings& cluster) {
+    in_.read_fields(
+        n, p,
+        {
+            map("redis", cluster.redis, &schema::read_redis),
+            {"on_redis_down",
+             [&](const node& v, const path_t& vp) {
+               assign(cluster.on_redis_down,
+                      in_.choice<redis_down_policy>(v, vp,
+                                                    {{"local", redis_down_policy::local},
+                                                     {"allow", redis_down_policy::allow},
+                                                     {"deny", redis_down_policy::deny}}));
+             }},
+            bounded_duration("sync_interval", cluster.sync_interval, min_sync_interval,
+                             max_sync_interval),
+            bounded_duration("heartbeat_interval", cluster.heartbeat_interval,
+                             min_heartbeat_interval, max_heartbeat_interval),
+        });
+  }
+
+  void read_redis(const node& n, const path_t& p, redis_settings& redis) {
+    in_.read_fields(
+        n, p,
+        {
+            host_port("address", redis.endpoint, 1, false),
+            {"password_env",
+             [&](const node& v, const path_t& vp) {
+               assign(redis.password_env, environment_variable(v, vp, "REDIS_PASSWORD"));
+             }},
+            {"db",
+             [&](const node& v, const path_t& vp) {
+               assign(redis.db, in_.integer(v, vp, 0, max_redis_db));
+             }},
+            bounded_duration("timeout", redis.timeout, min_redis_timeout, max_redis_timeout),
+        });
   }
 
   // --- listeners ---------------------------------------------------------------------
@@ -703,13 +779,10 @@ class schema {
              }},
             {"scope",
              [&](const node& v, const path_t& vp) {
-               auto scope = in_.choice<limit_scope>(
-                   v, vp, {{"local", limit_scope::local}, {"cluster", limit_scope::cluster}});
-               if (scope == limit_scope::cluster) {
-                 in_.fail(vp, "not supported yet: cluster scope comes with cluster mode");
-                 return;
-               }
-               assign(policy.scope, scope);
+               // `cluster` needs the top-level cluster section: checked in validate.cpp.
+               assign(policy.scope,
+                      in_.choice<limit_scope>(v, vp, {{"local", limit_scope::local},
+                                                      {"cluster", limit_scope::cluster}}));
              }},
             {"max_keys",
              [&](const node& v, const path_t& vp) {
@@ -851,6 +924,13 @@ class schema {
     in_.read_fields(
         n, p,
         {
+            // `redis` needs the cluster section, and then no `db`: checked in validate.cpp.
+            {"store",
+             [&](const node& v, const path_t& vp) {
+               assign(keys.store, in_.choice<key_store_kind>(v, vp,
+                                                             {{"sqlite", key_store_kind::sqlite},
+                                                              {"redis", key_store_kind::redis}}));
+             }},
             {"db",
              [&](const node& v, const path_t& vp) { assign(keys.db, in_.non_empty_string(v, vp)); }},
             {"header",
@@ -926,13 +1006,15 @@ class schema {
   }
 
   // The name, not the value: [A-Za-z_][A-Za-z0-9_]*, as a shell can export it.
-  std::optional<std::string> environment_variable(const node& v, const path_t& p) {
-    constexpr std::string_view expected =
-        "expected an environment variable name: letters, digits and _, not starting with a "
-        "digit, like BULWARK_ADMIN_TOKEN";
+  std::optional<std::string> environment_variable(const node& v, const path_t& p,
+                                                  std::string_view example) {
+    const std::string expected = concat(
+        {"expected an environment variable name: letters, digits and _, not starting with a "
+         "digit, like ",
+         example});
     auto text = in_.string(v, p, expected);
     if (text && !is_environment_variable_name(*text)) {
-      in_.fail(p, std::string(expected));
+      in_.fail(p, expected);
       return std::nullopt;
     }
     return text;

@@ -252,6 +252,55 @@ void check_route_auth(const route& r, const std::string& path, const auth_settin
   }
 }
 
+// heartbeat_interval >= 2 x sync_interval. Beats only keep the count of live
+// instances (what `local` mode divides a limit by), which changes when an
+// instance starts or stops; leases follow demand, which changes all the time.
+// The beat is therefore the slower of the two background calls: at the pace
+// of the syncs it would double the calls each instance makes to Redis for
+// nothing. Twice rather than more, so that a slow sync (say 500ms, to spare
+// Redis) still allows a beat of 1s, the default.
+constexpr int sync_rounds_per_beat = 2;
+
+void check_cluster(const gateway_config& config, yaml_reader& in) {
+  if (!config.cluster) return;
+  const std::string sync = "cluster.sync_interval";
+  const std::string heartbeat = "cluster.heartbeat_interval";
+  const cluster_settings& cluster = *config.cluster;
+  if (in.failed(sync) || in.failed(heartbeat) ||
+      cluster.heartbeat_interval >= sync_rounds_per_beat * cluster.sync_interval)
+    return;
+  if (!in.written(heartbeat).empty()) {
+    // sync_interval is written too: its default (20ms) fits every heartbeat_interval.
+    in.fail(heartbeat, concat({"must be at least twice sync_interval (",
+                               core::format_duration(cluster.sync_interval), ")"}));
+  } else {
+    in.fail(sync, concat({"must be at most half of heartbeat_interval (",
+                          core::format_duration(cluster.heartbeat_interval), " by default)"}));
+  }
+}
+
+// Cluster-scope rate limits share their counts through the cluster's Redis.
+void check_rate_limit_scopes(const route& r, const std::string& path, bool cluster,
+                             yaml_reader& in) {
+  if (cluster) return;
+  for (std::size_t j = 0; j < r.rate_limits.size(); ++j) {
+    if (r.rate_limits[j].scope == limit_scope::cluster)
+      in.fail(concat({at(path + ".rate_limits", j), ".scope"}),
+              "scope cluster needs a cluster: section (Redis)");
+  }
+}
+
+// `store: redis` keeps the keys in the cluster's Redis, so it needs one, and
+// an SQLite file beside it would be a second store that nothing reads.
+void check_key_store(const gateway_config& config, yaml_reader& in) {
+  if (!config.auth.api_keys || config.auth.api_keys->store != key_store_kind::redis) return;
+  if (!config.cluster)
+    in.fail("auth.api_keys.store", "store redis needs a cluster: section (Redis)");
+  const std::string db = "auth.api_keys.db";
+  if (!in.written(db).empty() && !in.failed(db))
+    in.fail(db, "db is the SQLite file; store: redis keeps keys in the cluster's Redis");
+}
+
 // Relative paths in the file mean "next to the file", as a user who keeps the
 // config and its key store together expects whatever the working directory.
 void resolve_paths(gateway_config& config) {
@@ -273,6 +322,8 @@ void validate(gateway_config& config, yaml_reader& in) {
   check_unique_names(config.upstreams, "upstreams", "upstream", in);
   check_unique_names(config.routes, "routes", "route", in);
   check_addresses(config, in);
+  check_cluster(config, in);
+  check_key_store(config, in);
   for (std::size_t i = 0; i < config.upstreams.size(); ++i) {
     upstream& u = config.upstreams[i];
     const std::string path = at("upstreams", i);
@@ -289,6 +340,7 @@ void validate(gateway_config& config, yaml_reader& in) {
     check_retry(r, path, in);
     check_unique_names(r.rate_limits, path + ".rate_limits", "rate limit", in);
     check_route_auth(r, path, config.auth, in);
+    check_rate_limit_scopes(r, path, config.cluster.has_value(), in);
   }
   resolve_paths(config);
 }

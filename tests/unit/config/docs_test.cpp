@@ -160,10 +160,9 @@ routes:
     upstream: u
     cache: {}
     websocket: {}
-cluster: {}
 cache: {}
 )");
-  ASSERT_EQ(result.errors.size(), 5u);
+  ASSERT_EQ(result.errors.size(), 4u);
   for (const error& e : result.errors) EXPECT_EQ(e.message, "not supported yet") << e.path;
 }
 

@@ -414,17 +414,12 @@ routes:
     upstream: api
     cache: {ttl: 30s}
     websocket: {max_per_key: 5}
-    rate_limits: [{name: a, rate: 1/s, scope: cluster}]
-cluster: {}
 cache: {memory: 256MiB}
 )"),
               ElementsAre("test.yaml:4:5: listeners[0].tls: not supported yet",
                           "test.yaml:11:5: routes[0].cache: not supported yet",
                           "test.yaml:12:5: routes[0].websocket: not supported yet",
-                          "test.yaml:13:47: routes[0].rate_limits[0].scope: not supported yet: "
-                          "cluster scope comes with cluster mode (got cluster)",
-                          "test.yaml:14:1: cluster: not supported yet",
-                          "test.yaml:15:1: cache: not supported yet"));
+                          "test.yaml:13:1: cache: not supported yet"));
 }
 
 TEST(loader_errors, type_errors_are_errors) {

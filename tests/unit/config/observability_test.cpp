@@ -10,22 +10,13 @@ namespace bulwark::config {
 namespace {
 
 using test::errors_of;
+using test::errors_with_section;
+using test::load_with_section;
 using testing::ElementsAre;
 using destination = access_log_settings::destination;
 
-// The minimal config followed by `tail` (an observability: or admin: section).
-std::shared_ptr<const gateway_config> load_with(const std::string& tail) {
-  const auto result = load_string(std::string(test::minimal_yaml) + tail);
-  EXPECT_TRUE(result.ok()) << result.errors.front().to_string();
-  return result.config;
-}
-
-std::vector<std::string> errors_with(const std::string& tail) {
-  return errors_of(std::string(test::minimal_yaml) + tail);
-}
-
 TEST(observability_config, defaults_log_json_to_stdout_and_need_no_admin_token) {
-  const auto config = load_with("");
+  const auto config = load_with_section("");
   ASSERT_TRUE(config);
   EXPECT_EQ(config->observe.access_log.to, destination::stdout_stream);
   EXPECT_EQ(config->observe.access_log.line_format, access_log_settings::format::json);
@@ -42,56 +33,57 @@ TEST(observability_config, full_example_sets_a_file_and_a_token_variable) {
 }
 
 TEST(observability_config, access_log_destinations) {
-  const auto stdout_log = load_with("observability: {access_log: {path: stdout}}\n");
+  const auto stdout_log = load_with_section("observability: {access_log: {path: stdout}}\n");
   ASSERT_TRUE(stdout_log);
   EXPECT_EQ(stdout_log->observe.access_log.to, destination::stdout_stream);
 
-  const auto file_log = load_with("observability: {access_log: {path: logs/access.log}}\n");
+  const auto file_log = load_with_section("observability: {access_log: {path: logs/access.log}}\n");
   ASSERT_TRUE(file_log);
   EXPECT_EQ(file_log->observe.access_log.to, destination::file);
   EXPECT_EQ(file_log->observe.access_log.path, "logs/access.log");
 
-  const auto off_in_map = load_with("observability: {access_log: {path: off, format: json}}\n");
+  const auto off_in_map =
+      load_with_section("observability: {access_log: {path: off, format: json}}\n");
   ASSERT_TRUE(off_in_map);
   EXPECT_EQ(off_in_map->observe.access_log.to, destination::off);
 }
 
 TEST(observability_config, access_log_off_is_a_shorthand) {
-  const auto config = load_with("observability:\n  access_log: off\n");
+  const auto config = load_with_section("observability:\n  access_log: off\n");
   ASSERT_TRUE(config);
   EXPECT_EQ(config->observe.access_log.to, destination::off);
 }
 
 TEST(observability_config, an_empty_access_log_map_keeps_the_defaults) {
-  const auto config = load_with("observability:\n  access_log:\n");
+  const auto config = load_with_section("observability:\n  access_log:\n");
   ASSERT_TRUE(config);
   EXPECT_EQ(config->observe.access_log.to, destination::stdout_stream);
 }
 
 TEST(observability_config, access_log_errors) {
-  EXPECT_THAT(errors_with("observability: {access_log: stdout}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: stdout}\n"),
               ElementsAre("test.yaml:10:29: observability.access_log: expected a map like "
                           "{path: stdout, format: json}, or off (got stdout)"));
-  EXPECT_THAT(errors_with("observability: {access_log: [off]}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: [off]}\n"),
               ElementsAre("test.yaml:10:29: observability.access_log: expected a map of fields "
                           "(got a list)"));
-  EXPECT_THAT(errors_with("observability: {access_log: {path: \"\"}}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: {path: \"\"}}\n"),
               ElementsAre("test.yaml:10:36: observability.access_log.path: expected stdout, off "
                           "or a file path"));
-  EXPECT_THAT(errors_with("observability: {access_log: {path: [a]}}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: {path: [a]}}\n"),
               ElementsAre("test.yaml:10:36: observability.access_log.path: expected stdout, off "
                           "or a file path (got a list)"));
-  EXPECT_THAT(errors_with("observability: {access_log: {format: text}}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: {format: text}}\n"),
               ElementsAre("test.yaml:10:38: observability.access_log.format: expected json "
                           "(got text)"));
-  EXPECT_THAT(errors_with("observability: {access_log: {pth: stdout}}\n"),
+  EXPECT_THAT(errors_with_section("observability: {access_log: {pth: stdout}}\n"),
               ElementsAre("test.yaml:10:30: observability.access_log.pth: unknown field; did you "
                           "mean `path`?"));
 }
 
 TEST(observability_config, token_env_accepts_environment_variable_names) {
   for (const std::string name : {"BULWARK_ADMIN_TOKEN", "_x", "a1", "Z"}) {
-    const auto config = load_with("admin: {token_env: " + name + "}\n");
+    const auto config = load_with_section("admin: {token_env: " + name + "}\n");
     ASSERT_TRUE(config) << name;
     EXPECT_EQ(config->admin_server.token_env, name);
   }
@@ -103,11 +95,11 @@ TEST(observability_config, token_env_refuses_what_is_not_a_variable_name) {
       "digit, like BULWARK_ADMIN_TOKEN";
   for (const std::string bad : {"1TOKEN", "MY-TOKEN", "$TOKEN", "TOKEN VALUE", "\"\"", "é"}) {
     const std::string shown = bad == "\"\"" ? "" : " (got " + bad + ")";
-    EXPECT_THAT(errors_with("admin: {token_env: " + bad + "}\n"),
+    EXPECT_THAT(errors_with_section("admin: {token_env: " + bad + "}\n"),
                 ElementsAre("test.yaml:10:20: admin.token_env: " + expected + shown))
         << bad;
   }
-  EXPECT_THAT(errors_with("admin: {token_env: [A]}\n"),
+  EXPECT_THAT(errors_with_section("admin: {token_env: [A]}\n"),
               ElementsAre("test.yaml:10:20: admin.token_env: " + expected + " (got a list)"));
 }
 

@@ -73,13 +73,15 @@ TEST(rate_limits_config, full_example) {
   const auto result = load_string(test::full_yaml);
   ASSERT_TRUE(result.ok()) << result.errors.front().to_string();
   const auto& limits = result.config->routes[0].rate_limits;
-  ASSERT_EQ(limits.size(), 2u);
+  ASSERT_EQ(limits.size(), 3u);
   EXPECT_EQ(limits[0].burst, 10u);
   EXPECT_EQ(limits[0].algorithm, limit_algorithm::gcra);
   EXPECT_EQ(limits[0].max_keys, 5000u);
   EXPECT_EQ(limits[1].key.source, limit_key::kind::jwt_claim);
   EXPECT_EQ(limits[1].key.name, "sub");
   EXPECT_EQ(limits[1].key.text(), "jwt:sub");
+  EXPECT_EQ(limits[1].scope, limit_scope::local);
+  EXPECT_EQ(limits[2].scope, limit_scope::cluster);
 }
 
 TEST(rate_limits_config, every_key_kind) {
@@ -150,12 +152,6 @@ TEST(rate_limits_config, names_are_unique_within_a_route_only) {
 )"),
               ElementsAre("test.yaml:8:16: routes[0].rate_limits[1].name: duplicate rate limit "
                           "name; routes[0].rate_limits[0] has it already (got per-ip)"));
-}
-
-TEST(rate_limits_config, cluster_scope_is_not_supported_yet) {
-  EXPECT_THAT(route_errors("    rate_limits: [{name: a, rate: 1/s, scope: cluster}]\n"),
-              ElementsAre("test.yaml:6:47: routes[0].rate_limits[0].scope: not supported yet: "
-                          "cluster scope comes with cluster mode (got cluster)"));
 }
 
 TEST(rate_limits_config, keys_need_the_credentials_they_count_by) {

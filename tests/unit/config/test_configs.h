@@ -1,6 +1,9 @@
 // Configurations and helpers shared by the config tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +85,7 @@ routes:
     rate_limits:
       - {name: per-ip, key: client_ip, rate: 5/min, burst: 10, algorithm: gcra, scope: local, max_keys: 5000}
       - {name: per-user, key: "jwt:sub", rate: 100/s}
+      - {name: shared, key: route, rate: 1000/s, algorithm: sliding_window, scope: cluster}
     fallback: {status: 200, body: '{"items":[]}', content_type: application/json}
     fault: {delay: {percent: 10, duration: 200ms}, abort: {percent: 1.5, status: 500}}
   - name: health
@@ -97,6 +101,11 @@ auth:
   api_keys: {db: /var/lib/bulwark/keys.db, header: X-Key}
   jwt: {issuer: https://issuer.example, audiences: [api, web], jwks_file: /etc/bulwark/jwks.json,
         algorithms: [ES256, HS256], leeway: 0}
+cluster:
+  redis: {address: redis.internal:6380, password_env: REDIS_PASSWORD, db: 3, timeout: 200ms}
+  on_redis_down: deny
+  sync_interval: 50ms
+  heartbeat_interval: 5s
 )";
 
 // Every error of `yaml` as `bulwark check` prints it.
@@ -104,6 +113,17 @@ inline std::vector<std::string> errors_of(std::string_view yaml) {
   std::vector<std::string> lines;
   for (const error& e : load_string(yaml, "test.yaml").errors) lines.push_back(e.to_string());
   return lines;
+}
+
+// The minimal config (9 lines) followed by `tail`, a top-level section from line 10.
+inline std::shared_ptr<const gateway_config> load_with_section(std::string_view tail) {
+  const auto result = load_string(std::string(minimal_yaml) + std::string(tail));
+  EXPECT_TRUE(result.ok()) << result.errors.front().to_string();
+  return result.config;
+}
+
+inline std::vector<std::string> errors_with_section(std::string_view tail) {
+  return errors_of(std::string(minimal_yaml) + std::string(tail));
 }
 
 // A config with one route whose extra fields (indented by 4, from line 6) are `fields`.
