@@ -50,13 +50,14 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/net.h"
-#include "proxy/strings.h"
+#include "http/net.h"
+#include "http/strings.h"
 
 namespace {
 
 namespace asio = boost::asio;
-using namespace bulwark::proxy;  // the gateway's Asio vocabulary (net.h) and request parser
+using namespace bulwark::http;  // the gateway's Asio vocabulary (net.h) and request parser
+namespace http = bulwark::http;
 
 // Bounds on what a request may ask for; beyond them the answer is 400.
 constexpr std::size_t piece_size = 64 * 1024;
@@ -455,7 +456,7 @@ class connection {
   const std::string& name_;
   const std::string& health_file_;
   beast::flat_buffer buffer_;
-  std::optional<request_parser> parser_;
+  std::optional<http::request_parser> parser_;
   // Reused between requests so that their capacity is allocated once.
   std::string head_;
   std::string body_;

@@ -2,19 +2,18 @@
 
 #include "admin/keys_api.h"
 
+#include "http/problem.h"
 #include "observe/log.h"
+#include "observe/prometheus.h"
 #include "proxy/acceptor.h"
 #include "proxy/deadline_stream.h"
-#include "observe/prometheus.h"
-#include "proxy/problem.h"
 
 namespace bulwark::admin {
 namespace {
 
 using nlohmann::json;
-namespace http = proxy::http;
-namespace beast = proxy::beast;
-using proxy::use_nothrow;
+namespace beast = http::beast;
+using http::use_nothrow;
 
 constexpr auto admin_io_timeout = std::chrono::seconds(10);
 constexpr std::size_t admin_body_limit = 64 * 1024;
@@ -24,7 +23,7 @@ admin_response json_response(unsigned status, const json& body) {
 }
 
 admin_response problem_response(unsigned status, std::string_view detail) {
-  auto problem = proxy::problem(status, detail, "");
+  auto problem = http::problem(status, detail, "");
   return {status, problem.content_type, problem.body};
 }
 
@@ -47,9 +46,9 @@ admin_server::admin_server(net::io_context& io, proxy::gateway& gateway, std::st
     : io_(io), gateway_(gateway), token_(std::move(token)), acceptor_(io) {}
 
 bool admin_server::start(const config::address& bind) {
-  proxy::error_code ec;
+  http::error_code ec;
   const auto address = net::ip::make_address(bind.host, ec);
-  std::optional<proxy::tcp_acceptor> bound;
+  std::optional<http::tcp_acceptor> bound;
   if (!ec) {
     bound = proxy::bind_acceptor(io_, {address, bind.port}, proxy::port_sharing::exclusive, ec);
   }
@@ -61,7 +60,7 @@ bool admin_server::start(const config::address& bind) {
   acceptor_ = std::move(*bound);
   const auto local = acceptor_.local_endpoint();
   observe::log(observe::log_level::info, "admin listening",
-               {{"address", proxy::endpoint_text(local)}});
+               {{"address", http::endpoint_text(local)}});
   net::co_spawn(io_, accept_loop(), net::detached);
   return true;
 }
@@ -117,7 +116,7 @@ admin_response admin_server::handle(std::string_view method, std::string_view ta
   return problem_response(404, "no such admin endpoint");
 }
 
-proxy::awaitable<void> admin_server::accept_loop() {
+http::awaitable<void> admin_server::accept_loop() {
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
@@ -126,11 +125,11 @@ proxy::awaitable<void> admin_server::accept_loop() {
   }
 }
 
-proxy::awaitable<void> admin_server::serve(proxy::tcp_socket socket) {
+http::awaitable<void> admin_server::serve(http::tcp_socket socket) {
   proxy::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    beast::http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(admin_body_limit);
     stream.expires_after(admin_io_timeout);
@@ -150,8 +149,8 @@ proxy::awaitable<void> admin_server::serve(proxy::tcp_socket socket) {
     auto [write_ec, written] = co_await http::async_write(stream, response, use_nothrow);
     if (write_ec || !response.keep_alive()) break;
   }
-  proxy::error_code ignored;
-  stream.socket().shutdown(proxy::tcp_socket::shutdown_send, ignored);
+  http::error_code ignored;
+  stream.socket().shutdown(http::tcp_socket::shutdown_send, ignored);
 }
 
 }  // namespace bulwark::admin

@@ -8,13 +8,13 @@
 #include <functional>
 #include <string>
 
+#include "http/net.h"
 #include "proxy/gateway.h"
-#include "proxy/net.h"
 
 namespace bulwark::admin {
 
-namespace net = proxy::net;
-using proxy::tcp;
+namespace net = http::net;
+using http::tcp;
 
 // A response of the admin API.
 struct admin_response {
@@ -36,14 +36,14 @@ class admin_server {
                         std::string_view authorization, std::string_view body = {});
 
  private:
-  proxy::awaitable<void> accept_loop();
-  proxy::awaitable<void> serve(proxy::tcp_socket socket);
+  http::awaitable<void> accept_loop();
+  http::awaitable<void> serve(http::tcp_socket socket);
   bool authorized(std::string_view authorization) const;
 
   net::io_context& io_;
   proxy::gateway& gateway_;
   std::string token_;
-  proxy::tcp_acceptor acceptor_;
+  http::tcp_acceptor acceptor_;
 };
 
 }  // namespace bulwark::admin

@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/problem.h"
 #include "observe/log.h"
 #include "policy/auth/credentials.h"
-#include "proxy/problem.h"
 #include "store/key_store.h"
 #include "store/keys_json.h"
 
@@ -15,7 +15,7 @@ using nlohmann::json;
 constexpr std::string_view keys_path = "/admin/keys";
 
 admin_response problem_response(unsigned status, std::string_view detail) {
-  auto problem = proxy::problem(status, detail, "");
+  auto problem = http::problem(status, detail, "");
   return {status, problem.content_type, problem.body};
 }
 

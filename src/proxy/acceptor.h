@@ -4,7 +4,7 @@
 
 #include <optional>
 
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

@@ -18,7 +18,7 @@
 #include <chrono>
 #include <memory>
 
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

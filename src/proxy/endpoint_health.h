@@ -4,7 +4,7 @@
 // answer per endpoint: may a request go there now?
 //
 // One instance per upstream, shared by every worker and by the health checker;
-// it is carried across reloads (carried_state.h) while the upstream's endpoints
+// it is carried across reloads (phase/carried_state.h) while the upstream's endpoints
 // and health settings are unchanged. No Asio here: it is a pure state holder,
 // unit-tested with a manual clock.
 //

@@ -8,7 +8,7 @@
 
 #include <optional>
 
-#include "proxy/context.h"
+#include "phase/context.h"
 #include "proxy/pipeline.h"
 #include "proxy/upstream_pool.h"
 

@@ -17,9 +17,9 @@
 #include "observe/access_log.h"
 #include "observe/gateway_metrics.h"
 #include "observe/metrics.h"
-#include "proxy/carried_state.h"
+#include "phase/carried_state.h"
 #include "proxy/listener.h"
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 
@@ -98,7 +98,7 @@ class gateway {
   std::shared_ptr<const config::gateway_config> config_;
   std::string hash_;
   std::map<std::string, bound_listener> listeners_;
-  carried_state carried_;  // policy state handed from snapshot to snapshot
+  phase::carried_state carried_;  // policy state handed from snapshot to snapshot
   std::shared_ptr<const pipeline> phases_;  // the running snapshot's pipeline
   std::unique_ptr<health_checker> health_checker_;  // probes endpoints on its own thread
   // Created by start(), once the number of workers (the metric threads) is known.

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "proxy/strings.h"
+#include "http/strings.h"
 
 namespace bulwark::proxy {
 namespace {

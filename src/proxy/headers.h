@@ -18,19 +18,9 @@
 #include <string_view>
 #include <utility>
 
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
-
-// A field the gateway sets on a message: it replaces every field of the same
-// name the other side sent. Both parts are views, of text that outlives the
-// message being written: constants, the configuration and the pipeline (held
-// for the whole request), or text the request's context keeps
-// (request_context::request_id, request_context::texts).
-struct gateway_field {
-  std::string_view name;
-  std::string_view value;
-};
 
 struct upstream_head {
   std::string_view client_ip;  // appended to X-Forwarded-For

@@ -58,7 +58,7 @@ awaitable<bool> probe_endpoint(tcp::endpoint endpoint, config::health_check_sett
   if (write_ec) co_return false;
 
   beast::flat_buffer buffer;
-  http::response_parser<http::empty_body> parser;
+  beast::http::response_parser<http::empty_body> parser;
   parser.header_limit(probe_header_limit);
   auto [read_ec, read] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
   error_code ignored;

@@ -36,7 +36,7 @@
 
 #include "config/config.h"
 #include "proxy/endpoint_health.h"
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "proxy/strings.h"
+#include "http/strings.h"
 
 namespace bulwark::proxy {
 namespace {
@@ -130,13 +130,13 @@ std::string_view check_request_framing(const std::vector<std::string_view>& cont
   if (http_version < 11) return "Transfer-Encoding in an HTTP/1.0 request";
   std::vector<std::string_view> codings;
   for (const auto value : transfer_encodings) {
-    for (const auto coding : split_list(value)) codings.push_back(coding);
+    for (const auto coding : http::split_list(value)) codings.push_back(coding);
   }
-  if (codings.empty() || !iequals(codings.back(), "chunked")) {
+  if (codings.empty() || !http::iequals(codings.back(), "chunked")) {
     return "Transfer-Encoding whose final coding is not chunked";
   }
   for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
-    if (iequals(codings[i], "chunked")) return "chunked applied more than once";
+    if (http::iequals(codings[i], "chunked")) return "chunked applied more than once";
   }
   // The gateway decodes chunked only and re-frames the body; forwarding, say,
   // gzip-coded bytes without their coding would corrupt them, so any other

@@ -1,7 +1,7 @@
 #include "proxy/phases.h"
 
+#include "http/strings.h"
 #include "observe/request_id.h"
-#include "proxy/strings.h"
 
 namespace bulwark::proxy {
 

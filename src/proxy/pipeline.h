@@ -1,19 +1,9 @@
-// The request phases (DESIGN.md §1): request id, route, auth, rate limit,
-// fault injection, and later cache lookup. Each phase has one narrow
-// interface: it continues, answers the request itself by filling
-// `ctx.answer`, or says it must wait (for time, or I/O such as a shared
-// cache) and finishes in a coroutine. After the phases the session forwards
-// the request upstream (forwarder.h); on the way back each phase sees the
-// response header in reverse order.
-//
-// Deciding is a plain call because nearly every phase decides from memory:
-// a coroutine per phase per request (a frame allocated, a resumption through
-// Asio) cost more than the decisions themselves. Envoy's filters have the
-// same shape: continue, or stop and resume later.
-//
-// A pipeline is built once per configuration snapshot and shared by all
-// workers, so phases hold only immutable configuration; per-request state
-// lives in request_context, per-thread state in thread_local members.
+// The pipeline of one configuration snapshot: it builds the phases
+// (src/phase/request_phase.h says what a phase is; they live in src/policy
+// and phases.h), runs them in order for each request, and holds the metric
+// handles and the resilience policies (breakers, concurrency limits, retry
+// budgets) of that snapshot. Built once per snapshot and shared by all
+// workers.
 #pragma once
 
 #include <memory>
@@ -21,37 +11,17 @@
 #include <vector>
 
 #include "observe/gateway_metrics.h"
-#include "proxy/carried_state.h"
-#include "proxy/context.h"
+#include "phase/request_phase.h"
 #include "proxy/resilience.h"
 #include "proxy/router.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 
-// `wait`: the phase must wait before it decides; the pipeline then co_awaits
-// its finish().
-enum class phase_result { proceed, respond, wait };
-
-class request_phase {
- public:
-  virtual ~request_phase() = default;
-  virtual std::string_view name() const = 0;
-  virtual phase_result on_request(request_context& ctx) = 0;
-  // The rest of a phase whose on_request returned wait: proceed or respond.
-  virtual awaitable<phase_result> finish(request_context&) { co_return phase_result::proceed; }
-  // The upstream response header, before it is written to the client; a
-  // field the phase sets goes in ctx.response_headers.
-  virtual void on_response(request_context&, const response_head&) {}
-};
-
-// What phases are built with: metric handles, the state carried over from the
-// previous snapshot, and a place to report why the configuration cannot run
-// (an unreadable JWKS file, say), which rejects the reload.
-struct phase_build_context {
-  const observe::gateway_metrics* metrics;  // null: no metrics (unit tests)
-  carried_state::generation& states;
-  std::vector<std::string>& problems;
-};
+using phase::phase_build_context;
+using phase::phase_result;
+using phase::request_context;
+using phase::request_phase;
 
 class pipeline {
  public:

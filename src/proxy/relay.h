@@ -15,7 +15,7 @@
 
 #include "proxy/deadline_stream.h"
 #include "proxy/stream_io.h"
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

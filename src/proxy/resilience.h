@@ -3,7 +3,7 @@
 // concurrency limit and endpoint health; per route a retry budget and a
 // backoff. One object of each is shared by every worker (the policies of
 // src/core are lock-free) and carried across reloads while its settings stay
-// the same (carried_state.h). The forwarder (forwarder.cpp) uses them; the
+// the same (phase/carried_state.h). The forwarder (forwarder.cpp) uses them; the
 // rules for what a try's result means live here, apart from the I/O.
 #pragma once
 
@@ -18,9 +18,11 @@
 #include "core/bulkhead.h"
 #include "core/circuit_breaker.h"
 #include "core/retry_budget.h"
-#include "proxy/carried_state.h"
+#include "phase/carried_state.h"
 
 namespace bulwark::proxy {
+
+using phase::carried_state;
 
 class endpoint_health;
 

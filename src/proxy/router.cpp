@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "proxy/strings.h"
+#include "http/strings.h"
 
 namespace bulwark::proxy {
 
@@ -30,7 +30,7 @@ std::string_view host_without_port(std::string_view host) {
 bool route_matches(const config::route_match& match, const request_view& request) {
   if (match.path && request.path != *match.path) return false;
   if (match.path_prefix && !request.path.starts_with(*match.path_prefix)) return false;
-  if (match.host && !iequals(host_without_port(request.host), *match.host)) return false;
+  if (match.host && !http::iequals(host_without_port(request.host), *match.host)) return false;
   if (!match.methods.empty() &&
       std::find(match.methods.begin(), match.methods.end(), request.method) ==
           match.methods.end()) {

@@ -1,7 +1,7 @@
 #include "proxy/session.h"
 
 #include "observe/request_id.h"
-#include "proxy/context.h"
+#include "phase/context.h"
 #include "proxy/forwarder.h"
 #include "proxy/message_checks.h"
 #include "proxy/relay.h"

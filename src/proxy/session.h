@@ -7,18 +7,22 @@
 #include <memory>
 #include <optional>
 
+#include "http/problem.h"
 #include "observe/access_log.h"
-#include "proxy/listener.h"
 #include "proxy/deadline_stream.h"
-#include "proxy/net.h"
-#include "proxy/problem.h"
+#include "proxy/listener.h"
+#include "proxy/vocabulary.h"
+
+namespace bulwark::phase {
+struct request_context;
+}  // namespace bulwark::phase
 
 namespace bulwark::proxy {
 
 class worker;
 class pipeline;
 struct worker_snapshot;
-struct request_context;
+using phase::request_context;
 struct forward_result;
 
 // Serves one accepted connection until it closes; the coroutine owns the session.

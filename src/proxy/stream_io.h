@@ -21,7 +21,7 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 
 #include "proxy/deadline_stream.h"
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

@@ -14,7 +14,7 @@
 
 #include "config/config.h"
 #include "proxy/deadline_stream.h"
-#include "proxy/net.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

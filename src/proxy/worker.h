@@ -13,9 +13,9 @@
 
 #include "observe/access_log.h"
 #include "proxy/listener.h"
-#include "proxy/net.h"
 #include "proxy/pipeline.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/vocabulary.h"
 
 namespace bulwark::proxy {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "proxy/strings.h"
+#include "http/strings.h"
 
 namespace bulwark::policy::auth {
 namespace {
@@ -19,12 +19,12 @@ constexpr std::string_view api_key_marker = "bwk_";
 // such: it is a (malformed) credential, not an absent one.
 std::optional<std::string_view> bearer_token(std::string_view value) {
   if (value.size() < bearer_scheme.size() ||
-      !proxy::iequals(value.substr(0, bearer_scheme.size()), bearer_scheme)) {
+      !http::iequals(value.substr(0, bearer_scheme.size()), bearer_scheme)) {
     return std::nullopt;
   }
   auto rest = value.substr(bearer_scheme.size());
   if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t') return std::nullopt;  // "Bearerx"
-  return proxy::trim_ows(rest);
+  return http::trim_ows(rest);
 }
 
 // Whether a field called `name` is the configured field `configured` (field
@@ -32,7 +32,7 @@ std::optional<std::string_view> bearer_token(std::string_view value) {
 bool is_named(std::string_view name, std::string_view configured) {
   // Clients mostly write a name as configured: an exact comparison first.
   return name.size() == configured.size() && !configured.empty() &&
-         (name == configured || proxy::iequals(name, configured));
+         (name == configured || http::iequals(name, configured));
 }
 
 // Whether `value` may go into a header field as is: no CR, LF, NUL or other
@@ -87,17 +87,17 @@ std::string api_key_challenge(std::string_view header) {
   return out;
 }
 
-proxy::local_response refusal(unsigned status, std::string_view detail,
-                              const proxy::request_context& ctx,
+http::local_response refusal(unsigned status, std::string_view detail,
+                              const phase::request_context& ctx,
                               std::vector<std::string> challenges) {
-  auto answer = proxy::problem(status, detail, ctx.request_id);
+  auto answer = http::problem(status, detail, ctx.request_id);
   for (auto& challenge : challenges) answer.headers.emplace_back("WWW-Authenticate", std::move(challenge));
   return answer;
 }
 
 }  // namespace
 
-auth_phase::auth_phase(const config::gateway_config& config, proxy::phase_build_context& build) {
+auth_phase::auth_phase(const config::gateway_config& config, phase::phase_build_context& build) {
   prepare_routes(config);
   if (const auto& keys = config.auth.api_keys) {
     api_key_header_ = keys->header;
@@ -172,15 +172,15 @@ void auth_phase::prepare_routes(const config::gateway_config& config) {
   }
 }
 
-proxy::phase_result auth_phase::on_request(proxy::request_context& ctx) {
+phase::phase_result auth_phase::on_request(phase::request_context& ctx) {
   const auto result = decide(ctx, wall_clock::now());
-  if (result == proxy::phase_result::respond) ctx.auth = "denied";
+  if (result == phase::phase_result::respond) ctx.auth = "denied";
   return result;
 }
 
 // What a request carries, read in one pass over its fields (views into them).
 struct auth_phase::presented_credentials {
-  using field_iterator = proxy::head_fields::const_iterator;
+  using field_iterator = http::head_fields::const_iterator;
 
   std::size_t header_keys = 0;               // fields named api_key_header_
   std::optional<std::string_view> header_key;  // the first one's value
@@ -194,10 +194,10 @@ struct auth_phase::presented_credentials {
   std::optional<field_iterator> bearer_key_field;
 };
 
-proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::time_point now) const {
-  if (ctx.route == nullptr) return proxy::phase_result::proceed;
+phase::phase_result auth_phase::decide(phase::request_context& ctx, wall_clock::time_point now) const {
+  if (ctx.route == nullptr) return phase::phase_result::proceed;
   const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
-  if (index >= routes_.size() || routes_[index].auth == nullptr) return proxy::phase_result::proceed;
+  if (index >= routes_.size() || routes_[index].auth == nullptr) return phase::phase_result::proceed;
   const auto& rules = routes_[index];
   const auto seen = read_credentials(ctx.request, *rules.auth);
   const auto result = judge(ctx, rules, seen, now);
@@ -213,7 +213,7 @@ proxy::phase_result auth_phase::decide(proxy::request_context& ctx, wall_clock::
 // One pass over the fields, not a lookup per name: a field whose name has
 // another length is passed over at once.
 auth_phase::presented_credentials auth_phase::read_credentials(
-    proxy::request_head& request, const config::route_auth& auth) const {
+    http::request_head& request, const config::route_auth& auth) const {
   presented_credentials seen;
   for (auto field = request.begin(); field != request.end();) {
     const auto name = field->name_string();
@@ -234,7 +234,7 @@ auth_phase::presented_credentials auth_phase::read_credentials(
     }
     // Every Authorization field is looked at, so that none carrying a key is
     // forwarded, even on a route that checks nothing.
-    if (field->name() == proxy::http::field::authorization) {
+    if (field->name() == http::field::authorization) {
       ++seen.authorizations;
       const auto token = bearer_token(value);
       if (token && token->starts_with(api_key_marker)) {
@@ -253,7 +253,7 @@ auth_phase::presented_credentials auth_phase::read_credentials(
   return seen;
 }
 
-proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_rules& rules,
+phase::phase_result auth_phase::judge(phase::request_context& ctx, const route_rules& rules,
                                       const presented_credentials& seen,
                                       wall_clock::time_point now) const {
   const config::route_auth& auth = *rules.auth;
@@ -264,19 +264,19 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
     std::string detail = "more than one ";
     detail += api_key_header_;
     detail += " field";
-    ctx.answer = proxy::problem(400, detail, ctx.request_id);
-    return proxy::phase_result::respond;
+    ctx.answer = http::problem(400, detail, ctx.request_id);
+    return phase::phase_result::respond;
   }
   if (seen.authorizations > 1 && (keys_on || jwt_on)) {
-    ctx.answer = proxy::problem(400, "more than one Authorization field", ctx.request_id);
-    return proxy::phase_result::respond;
+    ctx.answer = http::problem(400, "more than one Authorization field", ctx.request_id);
+    return phase::phase_result::respond;
   }
   if (seen.header_key && seen.bearer_key && keys_on) {
     std::string detail = "two API keys: send one, in ";
     detail += api_key_header_;
     detail += " or in Authorization";
-    ctx.answer = proxy::problem(400, detail, ctx.request_id);
-    return proxy::phase_result::respond;
+    ctx.answer = http::problem(400, detail, ctx.request_id);
+    return phase::phase_result::respond;
   }
 
   // The API key, when the route checks keys and one was sent.
@@ -299,7 +299,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
       std::string detail = "invalid API key: ";
       detail += to_string(verified.failure);
       ctx.answer = refusal(401, detail, ctx, {std::move(challenge)});
-      return proxy::phase_result::respond;
+      return phase::phase_result::respond;
     }
     key = std::move(verified.identity);
   }
@@ -319,7 +319,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
       std::string detail = "invalid token: ";
       detail += verified.error.message;
       ctx.answer = refusal(401, detail, ctx, {invalid_token_challenge(verified.error)});
-      return proxy::phase_result::respond;
+      return phase::phase_result::respond;
     }
     token = std::move(verified.token);
   }
@@ -329,7 +329,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
                           !auth.scopes.empty();
     if (!required) {
       ctx.auth = "anonymous";
-      return proxy::phase_result::proceed;
+      return phase::phase_result::proceed;
     }
     std::vector<std::string> challenges{bearer_challenge()};
     std::string detail = "credentials required: ";
@@ -342,7 +342,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
       detail += "a bearer token";
     }
     ctx.answer = refusal(401, detail, ctx, std::move(challenges));
-    return proxy::phase_result::respond;
+    return phase::phase_result::respond;
   }
 
   // Rate limits key on every credential that verified, whichever one speaks
@@ -381,7 +381,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
     std::vector<std::string> challenges;
     if (token) challenges.push_back(insufficient_scope_challenge(auth.scopes));
     ctx.answer = refusal(403, detail, ctx, std::move(challenges));
-    return proxy::phase_result::respond;
+    return phase::phase_result::respond;
   }
 
   ctx.auth = token_fits ? "jwt" : "api_key";
@@ -399,7 +399,7 @@ proxy::phase_result auth_phase::judge(proxy::request_context& ctx, const route_r
       ctx.upstream_headers.push_back({auth.scopes_header, ctx.texts.keep(joined)});
     }
   }
-  return proxy::phase_result::proceed;
+  return phase::phase_result::proceed;
 }
 
 }  // namespace bulwark::policy::auth

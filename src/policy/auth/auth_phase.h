@@ -38,34 +38,34 @@
 #include <string>
 #include <vector>
 
+#include "phase/request_phase.h"
 #include "policy/auth/credentials.h"
 #include "policy/auth/jwt.h"
-#include "proxy/pipeline.h"
 
 namespace bulwark::policy::auth {
 
 // The realm of the challenges this phase sends.
 inline constexpr std::string_view realm = "bulwark";
 
-class auth_phase final : public proxy::request_phase {
+class auth_phase final : public phase::request_phase {
  public:
   // Obtains the key source (auth.api_keys) and the JWKS source (auth.jwt) as
   // carried state, loading the keys once and re-reading the JWKS file (a
   // configuration reload re-reads it); what cannot be opened goes to
   // build.problems ("auth.api_keys.db: ...", "auth.jwt.jwks_file: ...").
-  auth_phase(const config::gateway_config& config, proxy::phase_build_context& build);
+  auth_phase(const config::gateway_config& config, phase::phase_build_context& build);
   // With sources made by hand (unit tests); either may be null.
   auth_phase(const config::gateway_config& config, std::shared_ptr<api_key_source> api_keys,
              std::shared_ptr<jwks_source> jwks);
 
   std::string_view name() const override { return "auth"; }
-  proxy::phase_result on_request(proxy::request_context& ctx) override;
+  phase::phase_result on_request(phase::request_context& ctx) override;
 
   // The decision at wall-clock `now` (expiry of keys and tokens): what
   // on_request does. Sets ctx.auth_key_id and ctx.auth_key_rate (the key's
   // rate override) / ctx.jwt_claims when a credential verified, edits the
   // request's fields, and fills ctx.answer on refusal.
-  proxy::phase_result decide(proxy::request_context& ctx,
+  phase::phase_result decide(phase::request_context& ctx,
                              std::chrono::system_clock::time_point now) const;
 
  private:
@@ -78,11 +78,11 @@ class auth_phase final : public proxy::request_phase {
   void prepare_routes(const config::gateway_config& config);
   // Removes the identity fields and the key fields decide() does not read,
   // and notes the credentials.
-  presented_credentials read_credentials(proxy::request_head& request,
+  presented_credentials read_credentials(http::request_head& request,
                                          const config::route_auth& auth) const;
   // decide() once the credentials are read: the answer, or the caller's
   // identity set in ctx and in the request's fields.
-  proxy::phase_result judge(proxy::request_context& ctx, const route_rules& rules,
+  phase::phase_result judge(phase::request_context& ctx, const route_rules& rules,
                             const presented_credentials& seen,
                             std::chrono::system_clock::time_point now) const;
 

@@ -1,5 +1,5 @@
 // What the auth phase verifies credentials against, kept across configuration
-// snapshots (carried state, proxy/carried_state.h): the API-key cache with the
+// snapshots (carried state, phase/carried_state.h): the API-key cache with the
 // thread that keeps it in step with its SQLite file, and the JWKS file with
 // the thread that re-reads it when it changes.
 //

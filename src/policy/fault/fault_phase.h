@@ -5,18 +5,18 @@
 // real traffic.
 #pragma once
 
-#include "proxy/pipeline.h"
+#include "phase/request_phase.h"
 
 namespace bulwark::policy {
 
-class fault_phase final : public proxy::request_phase {
+class fault_phase final : public phase::request_phase {
  public:
   std::string_view name() const override { return "fault"; }
-  proxy::phase_result on_request(proxy::request_context& ctx) override;
-  proxy::awaitable<proxy::phase_result> finish(proxy::request_context& ctx) override;
+  phase::phase_result on_request(phase::request_context& ctx) override;
+  http::awaitable<phase::phase_result> finish(phase::request_context& ctx) override;
 
  private:
-  static proxy::phase_result maybe_abort(proxy::request_context& ctx);
+  static phase::phase_result maybe_abort(phase::request_context& ctx);
 };
 
 // Whether a request falls in `percent` (0..100) of requests, from a uniform

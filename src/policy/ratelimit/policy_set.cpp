@@ -69,7 +69,7 @@ std::optional<std::string> key_of(const config::limit_key& key, const request_ke
   return std::nullopt;
 }
 
-policy_set::policy_set(const config::route& route, proxy::carried_state::generation& states,
+policy_set::policy_set(const config::route& route, phase::carried_state::generation& states,
                        const observe::gateway_metrics* metrics) {
   std::vector<named_quota> quotas;
   for (const auto& settings : route.rate_limits) {

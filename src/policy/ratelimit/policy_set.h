@@ -42,9 +42,9 @@
 #include "config/config.h"
 #include "core/units.h"
 #include "observe/gateway_metrics.h"
+#include "phase/carried_state.h"
 #include "policy/ratelimit/fields.h"
 #include "policy/ratelimit/limiter.h"
-#include "proxy/carried_state.h"
 
 namespace bulwark::policy::ratelimit {
 
@@ -102,7 +102,7 @@ class policy_set {
   // policy's name alone, so every route that names the same global policy
   // (with equal settings) shares its one limiter. Throws std::invalid_argument
   // (with the policy's name) when a policy cannot be built.
-  policy_set(const config::route& route, proxy::carried_state::generation& states,
+  policy_set(const config::route& route, phase::carried_state::generation& states,
              const observe::gateway_metrics* metrics);
 
   verdict evaluate(const request_keys& request, core::time_point now, std::size_t thread) const;

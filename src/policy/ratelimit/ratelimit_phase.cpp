@@ -2,9 +2,9 @@
 
 #include <limits>
 
+#include "http/strings.h"
 #include "policy/client_address.h"
 #include "policy/ratelimit/fields.h"
-#include "proxy/strings.h"
 
 namespace bulwark::policy::ratelimit {
 namespace {
@@ -13,7 +13,7 @@ namespace {
 // policy uses are computed, the client address at most once.
 class context_keys final : public request_keys {
  public:
-  explicit context_keys(const proxy::request_context& ctx) : ctx_(ctx) {}
+  explicit context_keys(const phase::request_context& ctx) : ctx_(ctx) {}
 
   std::string client_ip() const override {
     const auto& trusted = ctx_.listener.trusted_proxies;
@@ -21,7 +21,7 @@ class context_keys final : public request_keys {
     if (!client_) {
       std::vector<std::string_view> forwarded;
       for (const auto& field : ctx_.request) {
-        if (proxy::iequals(field.name_string(), "X-Forwarded-For"))
+        if (http::iequals(field.name_string(), "X-Forwarded-For"))
           forwarded.emplace_back(field.value());
       }
       client_ = client_address(ctx_.client_ip, forwarded, trusted);
@@ -43,7 +43,7 @@ class context_keys final : public request_keys {
   // line of that name the client sent.
   std::optional<std::string_view> header(std::string_view name) const override {
     for (const auto& field : ctx_.upstream_headers) {
-      if (proxy::iequals(field.name, name)) return field.value;
+      if (http::iequals(field.name, name)) return field.value;
     }
     const auto field = ctx_.request.find(name);
     if (field == ctx_.request.end()) return std::nullopt;
@@ -51,7 +51,7 @@ class context_keys final : public request_keys {
   }
 
  private:
-  const proxy::request_context& ctx_;
+  const phase::request_context& ctx_;
   mutable std::optional<std::string> client_;
 };
 
@@ -62,7 +62,7 @@ bool is_ratelimit_field(std::string_view name) {
 }  // namespace
 
 ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
-                                 proxy::phase_build_context& build)
+                                 phase::phase_build_context& build)
     : routes_base_(config.routes.data()) {
   for (const auto& route : config.routes) {
     auto& slot = routes_.emplace_back();
@@ -75,27 +75,27 @@ ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
   }
 }
 
-const policy_set* ratelimit_phase::policies_of(const proxy::request_context& ctx) const {
+const policy_set* ratelimit_phase::policies_of(const phase::request_context& ctx) const {
   if (ctx.route == nullptr) return nullptr;
   const auto index = static_cast<std::size_t>(ctx.route - routes_base_);
   return index < routes_.size() ? routes_[index].get() : nullptr;
 }
 
-proxy::phase_result ratelimit_phase::on_request(proxy::request_context& ctx) {
+phase::phase_result ratelimit_phase::on_request(phase::request_context& ctx) {
   const policy_set* policies = policies_of(ctx);
   // The clock is read only where a limit applies.
-  if (policies == nullptr) return proxy::phase_result::proceed;
-  return decide(ctx, *policies, proxy::steady_now());
+  if (policies == nullptr) return phase::phase_result::proceed;
+  return decide(ctx, *policies, http::steady_now());
 }
 
-proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx,
+phase::phase_result ratelimit_phase::decide(phase::request_context& ctx,
                                             core::time_point now) const {
   const policy_set* policies = policies_of(ctx);
-  if (policies == nullptr) return proxy::phase_result::proceed;
+  if (policies == nullptr) return phase::phase_result::proceed;
   return decide(ctx, *policies, now);
 }
 
-proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx, const policy_set& policies,
+phase::phase_result ratelimit_phase::decide(phase::request_context& ctx, const policy_set& policies,
                                             core::time_point now) const {
   const context_keys keys(ctx);
   auto verdict = policies.evaluate(keys, now, ctx.thread);
@@ -104,21 +104,21 @@ proxy::phase_result ratelimit_phase::decide(proxy::request_context& ctx, const p
                                 ? ctx.texts.keep(*verdict.overridden_policy_field)
                                 : verdict.route_policy_field;  // the pipeline holds the set
   ctx.response_headers.push_back({policy_field_name, policy_field});
-  if (verdict.limit_field.empty()) return proxy::phase_result::proceed;  // no policy applied
+  if (verdict.limit_field.empty()) return phase::phase_result::proceed;  // no policy applied
   ctx.response_headers.push_back({limit_field_name, ctx.texts.keep(verdict.limit_field)});
   ctx.ratelimit = verdict.allowed ? "allow" : "deny";
-  if (verdict.allowed) return proxy::phase_result::proceed;
+  if (verdict.allowed) return phase::phase_result::proceed;
 
   std::string detail = "rate limit \"";
   detail += policies.policy_name(verdict.refused_by);
   detail += "\" exceeded";
   const auto seconds = static_cast<unsigned>(std::min<std::uint64_t>(
       verdict.retry_after_seconds, std::numeric_limits<unsigned>::max()));
-  ctx.answer = proxy::problem_retry_after(429, detail, ctx.request_id, seconds);
+  ctx.answer = http::problem_retry_after(429, detail, ctx.request_id, seconds);
   for (const auto& [name, value] : ctx.response_headers) {
     if (is_ratelimit_field(name)) ctx.answer->headers.emplace_back(name, value);
   }
-  return proxy::phase_result::respond;
+  return phase::phase_result::respond;
 }
 
 }  // namespace bulwark::policy::ratelimit

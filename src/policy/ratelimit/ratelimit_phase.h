@@ -7,22 +7,22 @@
 #include <memory>
 #include <vector>
 
+#include "phase/request_phase.h"
 #include "policy/ratelimit/policy_set.h"
-#include "proxy/pipeline.h"
 
 namespace bulwark::policy::ratelimit {
 
-class ratelimit_phase final : public proxy::request_phase {
+class ratelimit_phase final : public phase::request_phase {
  public:
   // A policy that cannot be built is reported in build.problems (the reload
   // is then rejected) and its route runs without rate limits.
-  ratelimit_phase(const config::gateway_config& config, proxy::phase_build_context& build);
+  ratelimit_phase(const config::gateway_config& config, phase::phase_build_context& build);
 
   std::string_view name() const override { return "rate_limit"; }
-  proxy::phase_result on_request(proxy::request_context& ctx) override;
+  phase::phase_result on_request(phase::request_context& ctx) override;
 
   // The decision at `now`: what on_request does with the clock read.
-  proxy::phase_result decide(proxy::request_context& ctx, core::time_point now) const;
+  phase::phase_result decide(phase::request_context& ctx, core::time_point now) const;
 
   // Null for a route without rate limits.
   const policy_set* policies_for_test(std::size_t route_index) const {
@@ -31,8 +31,8 @@ class ratelimit_phase final : public proxy::request_phase {
 
  private:
   // The route's policies; null when it has none (or no route matched).
-  const policy_set* policies_of(const proxy::request_context& ctx) const;
-  proxy::phase_result decide(proxy::request_context& ctx, const policy_set& policies,
+  const policy_set* policies_of(const phase::request_context& ctx) const;
+  phase::phase_result decide(phase::request_context& ctx, const policy_set& policies,
                              core::time_point now) const;
 
   const config::route* routes_base_;

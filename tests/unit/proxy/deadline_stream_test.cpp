@@ -11,7 +11,7 @@
 
 #include <boost/asio/write.hpp>
 
-#include "unit/proxy/loopback.h"
+#include "unit/http/loopback.h"
 
 namespace bulwark::proxy {
 namespace {
@@ -25,12 +25,12 @@ struct connected_pair {
   std::optional<tcp_socket> peer;
 
   connected_pair() {
-    auto [connecting, accepted] = test::loopback_pair(context);
+    auto [connecting, accepted] = http::test::loopback_pair(context);
     peer.emplace(std::move(connecting));
     stream.emplace(std::move(accepted));
   }
 
-  void run(awaitable<void> body) { test::run_bounded(context, std::move(body)); }
+  void run(awaitable<void> body) { http::test::run_bounded(context, std::move(body)); }
 
   // Writes `text` to the stream's side after `delay`.
   void send_after(std::chrono::milliseconds delay, std::string text) {
@@ -139,7 +139,7 @@ TEST(DeadlineStream, ConnectsWithinTheDeadline) {
   tcp_acceptor acceptor(context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
   deadline_stream stream(context.get_executor());
   std::optional<error_code> result;
-  test::run_bounded(context, [&]() -> awaitable<void> {
+  http::test::run_bounded(context, [&]() -> awaitable<void> {
     stream.expires_after(2s);
     auto [ec] = co_await stream.async_connect(acceptor.local_endpoint(), use_nothrow);
     result = ec;

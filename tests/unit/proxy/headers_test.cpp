@@ -11,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "unit/proxy/parsed_head.h"
+#include "unit/http/parsed_head.h"
 
 namespace bulwark::proxy {
 namespace {
 
-using test::as_read;
-using test::parse_head;
-using test::read_head;
-using test::values_of;
+using http::test::as_read;
+using http::test::parse_head;
+using http::test::read_head;
+using http::test::values_of;
 using upstream_request = http::request<http::empty_body>;
 
 // What the upstream reads for `request`.
@@ -29,7 +29,7 @@ http::request_header<> as_upstream_sees(const upstream_request& request,
   std::string head;
   write_upstream_head(as_read(request.base())->get(), {.client_ip = client_ip, .chunked = chunked},
                       head);
-  return parse_head<http::request_parser<http::empty_body>>(head);
+  return parse_head<beast::http::request_parser<http::empty_body>>(head);
 }
 
 // What the client reads for `response`.
@@ -37,7 +37,7 @@ http::response_header<> as_client_sees(const http::response_header<>& response,
                                        client_head how = {}) {
   std::string head;
   write_client_head(as_read(response)->get(), how, head);
-  return parse_head<http::response_parser<http::empty_body>>(head);
+  return parse_head<beast::http::response_parser<http::empty_body>>(head);
 }
 
 // The one value of `name`; fails the test when the field is absent or repeated.
@@ -135,7 +135,7 @@ TEST(write_upstream_head, a_head_of_many_short_list_fields_is_written_whole) {
   std::string head;
   write_upstream_head(as_read(request.base())->get(),
                       {.client_ip = "10.0.0.7", .chunked = true, .gateway_fields = ours}, head);
-  const auto seen = parse_head<http::request_parser<http::empty_body>>(head);
+  const auto seen = parse_head<beast::http::request_parser<http::empty_body>>(head);
   EXPECT_EQ(single(seen, "X-Forwarded-For"), forwarded + "10.0.0.7");
   EXPECT_EQ(single(seen, "Via"), via + "1.1 bulwark");
   EXPECT_EQ(single(seen, "X-Forwarded-Host"), "h");
@@ -258,7 +258,7 @@ TEST(write_upstream_head, gateway_fields_replace_the_clients) {
   std::string head;
   write_upstream_head(as_read(request.base())->get(),
                       {.client_ip = "10.0.0.7", .gateway_fields = ours}, head);
-  const auto seen = parse_head<http::request_parser<http::empty_body>>(head);
+  const auto seen = parse_head<beast::http::request_parser<http::empty_body>>(head);
   EXPECT_EQ(single(seen, "X-Request-Id"), "abc");
   EXPECT_EQ(single(seen, "User-Agent"), "test/1.0");
 }

@@ -6,7 +6,7 @@
 #include "policy/auth/auth_phase.h"
 
 #include "proxy/headers.h"
-#include "unit/proxy/parsed_head.h"
+#include "unit/http/parsed_head.h"
 
 #include <gtest/gtest.h>
 
@@ -129,18 +129,18 @@ class AuthPhaseTest : public ::testing::Test {
   }
 
   struct outcome {
-    proxy::phase_result result;
-    std::optional<proxy::local_response> answer;
+    phase::phase_result result;
+    std::optional<http::local_response> answer;
     std::string key_id;
     std::optional<core::rate> key_rate;
     std::map<std::string, std::string, std::less<>> claims;
-    std::unique_ptr<proxy::request_parser> parsed;  // holds the request the phase saw
-    proxy::http::request_header<> upstream_head;    // the header section the upstream would read
+    std::unique_ptr<http::request_parser> parsed;  // holds the request the phase saw
+    http::request_header<> upstream_head;    // the header section the upstream would read
 
-    const proxy::request_head& request() const { return parsed->get(); }
+    const http::request_head& request() const { return parsed->get(); }
 
     std::vector<std::string> upstream_values(std::string_view name) const {
-      return proxy::test::values_of(upstream_head, name);
+      return http::test::values_of(upstream_head, name);
     }
     std::string upstream(std::string_view name) const {
       const auto values = upstream_values(name);
@@ -156,12 +156,12 @@ class AuthPhaseTest : public ::testing::Test {
     }
   };
 
-  outcome send(std::string_view route_name, const proxy::http::fields& headers = {}) {
+  outcome send(std::string_view route_name, const http::fields& headers = {}) {
     outcome out;
-    proxy::http::request<proxy::http::empty_body> sent{proxy::http::verb::get, "/", 11};
+    http::request<http::empty_body> sent{http::verb::get, "/", 11};
     for (const auto& field : headers) sent.insert(field.name_string(), field.value());
-    out.parsed = proxy::test::as_read(sent.base());
-    proxy::request_context ctx{.config = config,
+    out.parsed = http::test::as_read(sent.base());
+    phase::request_context ctx{.config = config,
                                .listener = config.listeners.front(),
                                .request = out.parsed->get(),
                                .client_ip = "192.0.2.1",
@@ -179,12 +179,12 @@ class AuthPhaseTest : public ::testing::Test {
                                {.client_ip = ctx.client_ip, .gateway_fields = ctx.upstream_headers},
                                head);
     out.upstream_head =
-        proxy::test::parse_head<proxy::http::request_parser<proxy::http::empty_body>>(head);
+        http::test::parse_head<boost::beast::http::request_parser<http::empty_body>>(head);
     return out;
   }
 
-  static proxy::http::fields with(std::initializer_list<std::pair<std::string, std::string>> list) {
-    proxy::http::fields fields;
+  static http::fields with(std::initializer_list<std::pair<std::string, std::string>> list) {
+    http::fields fields;
     for (const auto& [name, value] : list) fields.insert(name, value);
     return fields;
   }
@@ -202,7 +202,7 @@ class AuthPhaseTest : public ::testing::Test {
 
 TEST_F(AuthPhaseTest, RequiredKeyMissingIs401WithChallenges) {
   const auto out = send("keys");
-  ASSERT_EQ(out.result, proxy::phase_result::respond);
+  ASSERT_EQ(out.result, phase::phase_result::respond);
   ASSERT_TRUE(out.answer);
   EXPECT_EQ(out.answer->status, 401u);
   EXPECT_EQ(out.answer->content_type, "application/problem+json");
@@ -217,7 +217,7 @@ TEST_F(AuthPhaseTest, ValidKeyInHeaderPassesWithItsIdentityAndIsNotForwarded) {
   const auto out = send("keys", with({{"X-API-Key", active.text},
                                       {"X-Auth-Subject", "admin"},
                                       {"X-Auth-Scopes", "everything"}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   EXPECT_EQ(out.key_id, active.entry.id);
   EXPECT_EQ(out.upstream("X-Auth-Subject"), active.entry.id);
   EXPECT_EQ(out.upstream("X-Auth-Scopes"), "read");
@@ -233,7 +233,7 @@ TEST_F(AuthPhaseTest, TheKeysRateOverrideGoesIntoTheContext) {
   metered.entry.rate = "100/s";
   cache->load({active.entry, metered.entry});
   const auto out = send("keys", with({{"Authorization", "Bearer " + metered.text}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   EXPECT_EQ(out.key_id, metered.entry.id);
   EXPECT_EQ(out.key_rate, (core::rate{100, 1s}));
   metered.entry.rate = "5/min";
@@ -243,13 +243,13 @@ TEST_F(AuthPhaseTest, TheKeysRateOverrideGoesIntoTheContext) {
   metered.entry.revoked = true;
   cache->load({active.entry, metered.entry});
   const auto refused = send("keys", with({{"X-API-Key", metered.text}}));
-  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  EXPECT_EQ(refused.result, phase::phase_result::respond);
   EXPECT_EQ(refused.key_rate, std::nullopt);
 }
 
 TEST_F(AuthPhaseTest, KeyAsBearerTokenPassesAndAuthorizationIsRemoved) {
   const auto out = send("keys", with({{"Authorization", "bearer  " + active.text}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   EXPECT_EQ(out.key_id, active.entry.id);
   EXPECT_EQ(out.upstream("Authorization"), "<absent>");
 }
@@ -285,7 +285,7 @@ TEST_F(AuthPhaseTest, RefusedKeysAre401WithTheReason) {
 
 TEST_F(AuthPhaseTest, OptionalAdmitsAnonymousButNotABadKey) {
   const auto anonymous = send("keys-optional", with({{"X-Auth-Subject", "admin"}}));
-  ASSERT_EQ(anonymous.result, proxy::phase_result::proceed);
+  ASSERT_EQ(anonymous.result, phase::phase_result::proceed);
   EXPECT_EQ(anonymous.upstream("X-Auth-Subject"), "<absent>");
   EXPECT_TRUE(anonymous.key_id.empty());
 
@@ -294,7 +294,7 @@ TEST_F(AuthPhaseTest, OptionalAdmitsAnonymousButNotABadKey) {
   EXPECT_EQ(bad.answer->status, 401u);
 
   const auto good = send("keys-optional", with({{"X-API-Key", active.text}}));
-  EXPECT_EQ(good.result, proxy::phase_result::proceed);
+  EXPECT_EQ(good.result, phase::phase_result::proceed);
   EXPECT_EQ(good.upstream("X-Auth-Subject"), active.entry.id);
 }
 
@@ -302,7 +302,7 @@ TEST_F(AuthPhaseTest, OffChecksNothingButStillStripsKeysAndIdentity) {
   const auto out = send("off", with({{"X-API-Key", "bwk_garbage"},
                                      {"X-Auth-Subject", "admin"},
                                      {"Authorization", "Bearer bwk_garbage"}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   EXPECT_EQ(out.upstream("X-API-Key"), "<absent>");
   EXPECT_EQ(out.upstream("Authorization"), "<absent>");
   EXPECT_EQ(out.upstream("X-Auth-Subject"), "<absent>");
@@ -312,8 +312,8 @@ TEST_F(AuthPhaseTest, OffChecksNothingButStillStripsKeysAndIdentity) {
   auto two = with({{"Authorization", "Basic dXNlcjpwdw=="}});
   two.insert("Authorization", "Bearer " + active.text);
   const auto second = send("off", two);
-  ASSERT_EQ(second.result, proxy::phase_result::proceed);
-  EXPECT_EQ(second.request().count(proxy::http::field::authorization), 1u);
+  ASSERT_EQ(second.result, phase::phase_result::proceed);
+  EXPECT_EQ(second.request().count(http::field::authorization), 1u);
   EXPECT_EQ(second.upstream("Authorization"), "Basic dXNlcjpwdw==");
 }
 
@@ -328,14 +328,14 @@ TEST_F(AuthPhaseTest, KeyAndIdentityFieldsGoWhateverTheirCaseAndCount) {
   fields.insert("X-AUTH-SCOPES", "everything");
   fields.insert("X-Auth-Subject", "root");
   const auto out = send("off", fields);
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   for (const auto& field : out.request()) {
     EXPECT_EQ(field.name_string(), "X-Other") << field.name_string() << ": " << field.value();
   }
   EXPECT_EQ(out.upstream("X-Other"), "kept");
 
   const auto lower = send("keys", with({{"x-api-key", active.text}, {"x-auth-subject", "admin"}}));
-  ASSERT_EQ(lower.result, proxy::phase_result::proceed);
+  ASSERT_EQ(lower.result, phase::phase_result::proceed);
   EXPECT_EQ(lower.key_id, active.entry.id);
   EXPECT_EQ(lower.upstream("X-Auth-Subject"), active.entry.id);
   EXPECT_EQ(lower.upstream_values("X-Auth-Subject").size(), 1u);
@@ -343,13 +343,13 @@ TEST_F(AuthPhaseTest, KeyAndIdentityFieldsGoWhateverTheirCaseAndCount) {
 
   // Refused requests are not forwarded, but their keys go all the same.
   const auto refused = send("keys", with({{"x-api-key", revoked.text}}));
-  ASSERT_EQ(refused.result, proxy::phase_result::respond);
+  ASSERT_EQ(refused.result, phase::phase_result::respond);
   EXPECT_EQ(refused.upstream("X-API-Key"), "<absent>");
 }
 
 TEST_F(AuthPhaseTest, RouteWithoutAuthIsUntouched) {
   const auto out = send("open", with({{"X-API-Key", active.text}, {"X-Auth-Subject", "admin"}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed);
+  ASSERT_EQ(out.result, phase::phase_result::proceed);
   EXPECT_EQ(out.upstream("X-API-Key"), active.text);
   EXPECT_EQ(out.upstream("X-Auth-Subject"), "admin");
 }
@@ -357,7 +357,7 @@ TEST_F(AuthPhaseTest, RouteWithoutAuthIsUntouched) {
 TEST_F(AuthPhaseTest, ValidJwtPassesWithSubjectScopesAndClaims) {
   const auto token = test::hs256_token(claims());
   const auto out = send("jwt", with({{"Authorization", "Bearer " + token}, {"X-Auth-Subject", "admin"}}));
-  ASSERT_EQ(out.result, proxy::phase_result::proceed) << (out.answer ? out.answer->body : "");
+  ASSERT_EQ(out.result, phase::phase_result::proceed) << (out.answer ? out.answer->body : "");
   EXPECT_EQ(out.upstream("X-Auth-Subject"), "user-7");
   EXPECT_EQ(out.upstream("X-Auth-Scopes"), "orders:read profile");
   EXPECT_EQ(out.upstream("Authorization"), "Bearer " + token);  // a JWT is forwarded
@@ -414,15 +414,15 @@ TEST_F(AuthPhaseTest, ASubjectThatWouldBreakTheHeaderIsRefused) {
 
 TEST_F(AuthPhaseTest, EitherCredentialSatisfiesWhenBothAreOn) {
   const auto by_key = send("either", with({{"X-API-Key", active.text}}));
-  EXPECT_EQ(by_key.result, proxy::phase_result::proceed);
+  EXPECT_EQ(by_key.result, phase::phase_result::proceed);
   EXPECT_EQ(by_key.upstream("X-Auth-Subject"), active.entry.id);
   const auto by_token = send("either", with({{"Authorization", "Bearer " + test::hs256_token(claims())}}));
-  EXPECT_EQ(by_token.result, proxy::phase_result::proceed);
+  EXPECT_EQ(by_token.result, phase::phase_result::proceed);
   EXPECT_EQ(by_token.upstream("X-Auth-Subject"), "user-7");
   // Both: both verified (rate limits see both), the token speaks upstream.
   const auto both = send("either", with({{"X-API-Key", active.text},
                                          {"Authorization", "Bearer " + test::hs256_token(claims())}}));
-  EXPECT_EQ(both.result, proxy::phase_result::proceed);
+  EXPECT_EQ(both.result, phase::phase_result::proceed);
   EXPECT_EQ(both.key_id, active.entry.id);
   EXPECT_EQ(both.claims.at("sub"), "user-7");
   EXPECT_EQ(both.upstream("X-Auth-Subject"), "user-7");
@@ -442,7 +442,7 @@ TEST_F(AuthPhaseTest, KeyScopes) {
   EXPECT_EQ(lacking.answer->status, 403u);
   EXPECT_TRUE(lacking.challenges().empty());  // no Bearer challenge for a key in X-API-Key
   const auto holding = send("keys-scoped", with({{"X-API-Key", writer.text}}));
-  EXPECT_EQ(holding.result, proxy::phase_result::proceed);
+  EXPECT_EQ(holding.result, phase::phase_result::proceed);
   EXPECT_EQ(holding.upstream("X-Auth-Scopes"), "read write");
 }
 
@@ -451,7 +451,7 @@ TEST_F(AuthPhaseTest, ScopesNeedACredentialEvenWhenOptional) {
   ASSERT_TRUE(anonymous.answer);
   EXPECT_EQ(anonymous.answer->status, 401u);
   EXPECT_EQ(send("optional-scoped", with({{"X-API-Key", active.text}})).result,
-            proxy::phase_result::proceed);
+            phase::phase_result::proceed);
 }
 
 TEST_F(AuthPhaseTest, AmbiguousCredentialsAre400) {
@@ -472,7 +472,7 @@ TEST_F(AuthPhaseTest, AmbiguousCredentialsAre400) {
 }
 
 TEST_F(AuthPhaseTest, RevocationAppliesAtTheNextRequest) {
-  ASSERT_EQ(send("keys", with({{"X-API-Key", active.text}})).result, proxy::phase_result::proceed);
+  ASSERT_EQ(send("keys", with({{"X-API-Key", active.text}})).result, phase::phase_result::proceed);
   auto now_revoked = active.entry;
   now_revoked.revoked = true;
   cache->load({now_revoked});
@@ -484,11 +484,11 @@ TEST_F(AuthPhaseTest, RevocationAppliesAtTheNextRequest) {
 // --- building from configuration ----------------------------------------------------
 
 TEST_F(AuthPhaseTest, BuildOpensTheStoreAndTheJwksAsCarriedState) {
-  proxy::carried_state carried;
+  phase::carried_state carried;
   std::vector<std::string> problems;
   {
     auto generation = carried.next();
-    proxy::phase_build_context build{nullptr, generation, problems};
+    phase::phase_build_context build{nullptr, generation, problems};
     auth_phase built(config, build);
     EXPECT_TRUE(problems.empty()) << problems.front();
     const auto source = find_api_key_source(config.auth.api_keys->db);
@@ -498,7 +498,7 @@ TEST_F(AuthPhaseTest, BuildOpensTheStoreAndTheJwksAsCarriedState) {
 
     // A second snapshot (a reload) gets the very same source.
     auto next = carried.next();
-    proxy::phase_build_context rebuild{nullptr, next, problems};
+    phase::phase_build_context rebuild{nullptr, next, problems};
     auth_phase again(config, rebuild);
     EXPECT_TRUE(problems.empty());
     EXPECT_EQ(find_api_key_source(config.auth.api_keys->db), source);
@@ -512,10 +512,10 @@ TEST_F(AuthPhaseTest, FilesThatCannotBeOpenedAreBuildProblems) {
   write(dir.file("plain-file"), "x");
   config.auth.api_keys->db = dir.file("plain-file/keys.db");  // a file as a directory
   config.auth.jwt->jwks_file = dir.file("missing.json");
-  proxy::carried_state carried;
+  phase::carried_state carried;
   auto generation = carried.next();
   std::vector<std::string> problems;
-  proxy::phase_build_context build{nullptr, generation, problems};
+  phase::phase_build_context build{nullptr, generation, problems};
   auth_phase built(config, build);
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_TRUE(problems[0].starts_with("auth.api_keys.db: ")) << problems[0];
@@ -523,17 +523,17 @@ TEST_F(AuthPhaseTest, FilesThatCannotBeOpenedAreBuildProblems) {
 }
 
 TEST_F(AuthPhaseTest, ABrokenJwksAtReloadIsAProblemAndTheOldKeysStay) {
-  proxy::carried_state carried;
+  phase::carried_state carried;
   std::vector<std::string> problems;
   auto generation = carried.next();
-  proxy::phase_build_context build{nullptr, generation, problems};
+  phase::phase_build_context build{nullptr, generation, problems};
   auth_phase built(config, build);
   ASSERT_TRUE(problems.empty());
   carried.commit(std::move(generation));
 
   write(jwks_path, "{\"keys\": 5}");
   auto next = carried.next();
-  proxy::phase_build_context rebuild{nullptr, next, problems};
+  phase::phase_build_context rebuild{nullptr, next, problems};
   auth_phase rejected(config, rebuild);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_TRUE(problems[0].starts_with("auth.jwt.jwks_file: ")) << problems[0];

@@ -262,7 +262,7 @@ TEST(PolicySetTest, DistinctKeysStayWithinMaxKeysAndAHotKeyKeepsItsState) {
 }
 
 TEST(PolicySetTest, AnUnchangedPolicyKeepsItsStateAcrossAReload) {
-  proxy::carried_state carried;
+  phase::carried_state carried;
   const auto first = make_route("r", {make_policy("p", kind::client_ip, 5, 60s)});
   fake_request request;
   {
@@ -284,7 +284,7 @@ TEST(PolicySetTest, AnUnchangedPolicyKeepsItsStateAcrossAReload) {
 }
 
 TEST(PolicySetTest, AGlobalPolicyIsSharedAcrossRoutes) {
-  proxy::carried_state carried;
+  phase::carried_state carried;
   auto generation = carried.next();
   const auto global = make_policy("everyone", kind::global, 2, 60s);
   const auto per_route = make_policy("mine", kind::route, 2, 60s);
@@ -320,7 +320,7 @@ TEST(PolicySetTest, EveryDecisionIsCountedPerPolicy) {
 
 TEST(PolicySetTest, ABadPolicyIsReportedByName) {
   auto policy = make_policy("huge", kind::client_ip, 2'000'000, 1s, 0, algorithm::sliding_window);
-  proxy::carried_state carried;
+  phase::carried_state carried;
   auto generation = carried.next();
   try {
     policy_set set(make_route("r", {policy}), generation, nullptr);

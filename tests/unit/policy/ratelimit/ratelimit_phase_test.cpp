@@ -10,7 +10,7 @@
 
 #include "config/cidr.h"
 #include "test_policies.h"
-#include "unit/proxy/parsed_head.h"
+#include "unit/http/parsed_head.h"
 
 namespace bulwark::policy::ratelimit {
 namespace {
@@ -35,23 +35,23 @@ class RateLimitPhaseTest : public ::testing::Test {
   }
 
   void build() {
-    proxy::phase_build_context context{nullptr, generation, problems};
+    phase::phase_build_context context{nullptr, generation, problems};
     phase = std::make_unique<ratelimit_phase>(config, context);
   }
 
   // One request through the phase, from `peer`, on route `route` (null: none).
   struct outcome {
-    proxy::phase_result result;
+    phase::phase_result result;
     std::vector<std::pair<std::string, std::string>> response_headers;  // copies: ctx's end here
-    std::optional<proxy::local_response> answer;
+    std::optional<http::local_response> answer;
     std::optional<std::string> decision;
   };
   outcome send(std::string peer, const config::route* route,
                std::vector<std::string> forwarded_for = {}) {
-    proxy::http::request<proxy::http::empty_body> sent{proxy::http::verb::get, "/", 11};
+    http::request<http::empty_body> sent{http::verb::get, "/", 11};
     for (const auto& value : forwarded_for) sent.insert("X-Forwarded-For", value);
-    const auto request = proxy::test::as_read(sent.base());
-    proxy::request_context ctx{.config = config,
+    const auto request = http::test::as_read(sent.base());
+    phase::request_context ctx{.config = config,
                                .listener = config.listeners.front(),
                                .request = request->get(),
                                .client_ip = std::move(peer),
@@ -70,8 +70,8 @@ class RateLimitPhaseTest : public ::testing::Test {
   }
 
   config::gateway_config config;
-  proxy::carried_state carried;
-  proxy::carried_state::generation generation = carried.next();
+  phase::carried_state carried;
+  phase::carried_state::generation generation = carried.next();
   std::vector<std::string> problems;
   std::unique_ptr<ratelimit_phase> phase;
   // What the auth phase would have put in the context.
@@ -83,7 +83,7 @@ TEST_F(RateLimitPhaseTest, AdmittedResponsesCarryBothFields) {
   build();
   ASSERT_TRUE(problems.empty());
   const auto first = send("198.51.100.7", &config.routes[0]);
-  EXPECT_EQ(first.result, proxy::phase_result::proceed);
+  EXPECT_EQ(first.result, phase::phase_result::proceed);
   EXPECT_EQ(field(first.response_headers, "RateLimit-Policy"), R"("per-ip";q=2;w=60)");
   EXPECT_EQ(field(first.response_headers, "RateLimit"), R"("per-ip";r=1;t=30)");
   EXPECT_EQ(first.decision, "allow");
@@ -95,7 +95,7 @@ TEST_F(RateLimitPhaseTest, ARefusalIs429ProblemWithRetryAfterAndTheFields) {
   send("198.51.100.7", &config.routes[0]);
   send("198.51.100.7", &config.routes[0]);
   const auto refused = send("198.51.100.7", &config.routes[0]);
-  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  EXPECT_EQ(refused.result, phase::phase_result::respond);
   ASSERT_TRUE(refused.answer);
   EXPECT_EQ(refused.answer->status, 429u);
   EXPECT_EQ(refused.answer->content_type, "application/problem+json");
@@ -116,11 +116,11 @@ TEST_F(RateLimitPhaseTest, TheKeysRateOverrideFromTheContextApplies) {
   key_rate = core::rate{3, 60s};
   for (int i = 0; i < 3; ++i) {
     const auto out = send("198.51.100.7", keyed);
-    EXPECT_EQ(out.result, proxy::phase_result::proceed) << i;
+    EXPECT_EQ(out.result, phase::phase_result::proceed) << i;
     EXPECT_EQ(field(out.response_headers, "RateLimit-Policy"), R"("per-key";q=3;w=60)");
   }
   const auto refused = send("198.51.100.7", keyed);
-  EXPECT_EQ(refused.result, proxy::phase_result::respond);
+  EXPECT_EQ(refused.result, phase::phase_result::respond);
   ASSERT_TRUE(refused.answer);
   EXPECT_EQ(refused.answer->status, 429u);
   EXPECT_EQ(field(refused.answer->headers, "Retry-After"), "20");  // a unit per 20 s, not 60 s
@@ -129,9 +129,9 @@ TEST_F(RateLimitPhaseTest, TheKeysRateOverrideFromTheContextApplies) {
 
   key_rate.reset();  // the same key without its override: the policy's rate
   const auto plain = send("198.51.100.7", keyed);
-  EXPECT_EQ(plain.result, proxy::phase_result::proceed);
+  EXPECT_EQ(plain.result, phase::phase_result::proceed);
   EXPECT_EQ(field(plain.response_headers, "RateLimit-Policy"), R"("per-key";q=1;w=60)");
-  EXPECT_EQ(send("198.51.100.7", keyed).result, proxy::phase_result::respond);
+  EXPECT_EQ(send("198.51.100.7", keyed).result, phase::phase_result::respond);
 }
 
 TEST_F(RateLimitPhaseTest, ForwardedForCountsOnlyBehindATrustedProxy) {
@@ -139,14 +139,14 @@ TEST_F(RateLimitPhaseTest, ForwardedForCountsOnlyBehindATrustedProxy) {
   build();
   // Two clients behind the proxy have a quota each.
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.5"}).result, proxy::phase_result::proceed);
-    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.6"}).result, proxy::phase_result::proceed);
+    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.5"}).result, phase::phase_result::proceed);
+    EXPECT_EQ(send("10.0.0.2", &config.routes[0], {"203.0.113.6"}).result, phase::phase_result::proceed);
   }
-  EXPECT_EQ(send("10.0.0.3", &config.routes[0], {"203.0.113.5"}).result, proxy::phase_result::respond);
+  EXPECT_EQ(send("10.0.0.3", &config.routes[0], {"203.0.113.5"}).result, phase::phase_result::respond);
   // An untrusted peer cannot escape its quota by writing X-Forwarded-For.
-  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.1"}).result, proxy::phase_result::proceed);
-  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.2"}).result, proxy::phase_result::proceed);
-  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.3"}).result, proxy::phase_result::respond);
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.1"}).result, phase::phase_result::proceed);
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.2"}).result, phase::phase_result::proceed);
+  EXPECT_EQ(send("198.51.100.7", &config.routes[0], {"1.1.1.3"}).result, phase::phase_result::respond);
 }
 
 TEST_F(RateLimitPhaseTest, RoutesWithoutLimitsAreLeftAlone) {
@@ -155,7 +155,7 @@ TEST_F(RateLimitPhaseTest, RoutesWithoutLimitsAreLeftAlone) {
   for (const config::route* route : routes) {
     for (int i = 0; i < 5; ++i) {
       const auto out = send("198.51.100.7", route);
-      EXPECT_EQ(out.result, proxy::phase_result::proceed);
+      EXPECT_EQ(out.result, phase::phase_result::proceed);
       EXPECT_TRUE(out.response_headers.empty());
       EXPECT_FALSE(out.decision);
     }

@@ -47,8 +47,8 @@ inline const core::time_point start{std::chrono::seconds{1000}};
 struct fixture {
   explicit fixture(const config::route& route, const observe::gateway_metrics* metrics = nullptr)
       : generation(carried.next()), set(route, generation, metrics) {}
-  proxy::carried_state carried;
-  proxy::carried_state::generation generation;
+  phase::carried_state carried;
+  phase::carried_state::generation generation;
   policy_set set;
 };
 

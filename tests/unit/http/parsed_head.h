@@ -17,9 +17,9 @@
 
 #include <boost/beast/http/empty_body.hpp>
 
-#include "proxy/net.h"
+#include "http/net.h"
 
-namespace bulwark::proxy::test {
+namespace bulwark::http::test {
 
 // The gateway's reading of a whole header section. The head's text lives in
 // the parser: keep the parser while the head is used.
@@ -63,4 +63,4 @@ std::vector<std::string> values_of(const Header& header, std::string_view name) 
   return values;
 }
 
-}  // namespace bulwark::proxy::test
+}  // namespace bulwark::http::test

@@ -1,7 +1,7 @@
 // message_head: the gateway's flat reading of a message (head_parser). It must
 // read every head as Beast's own parser does, keep its text after the buffer
 // it came from is reused, and show each piece of body where it was read.
-#include "proxy/message_head.h"
+#include "http/message_head.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "unit/proxy/parsed_head.h"
+#include "unit/http/parsed_head.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 namespace {
 
 using test::read_head;
@@ -171,4 +171,4 @@ TEST(head_parser, shows_each_piece_of_body) {
 }
 
 }  // namespace
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

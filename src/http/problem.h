@@ -9,7 +9,7 @@
 
 #include "observe/access_log.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
 // Where an error came from (client, upstream, gateway); the status code and
 // (later) the retry decision follow from it, as in Pingora's fail_to_proxy.
@@ -33,4 +33,4 @@ local_response problem(unsigned status, std::string_view detail, std::string_vie
 local_response problem_retry_after(unsigned status, std::string_view detail,
                                    std::string_view request_id, unsigned retry_after_seconds);
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

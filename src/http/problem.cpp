@@ -1,10 +1,10 @@
-#include "proxy/problem.h"
+#include "http/problem.h"
 
 #include <algorithm>
 
 #include "observe/json.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 namespace {
 
 std::string_view title_of(unsigned status) {
@@ -48,4 +48,4 @@ local_response problem_retry_after(unsigned status, std::string_view detail,
   return response;
 }
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

@@ -1,7 +1,7 @@
 // problem: the gateway's own error responses (DESIGN.md §6, RFC 9457). The
 // body is checked by parsing it, so hostile detail text cannot break it; the
 // Retry-After rule is DESIGN.md §5 (whole seconds, at least 1).
-#include "proxy/problem.h"
+#include "http/problem.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 namespace {
 
 using nlohmann::json;
@@ -122,4 +122,4 @@ TEST(problem_retry_after, value_is_always_a_positive_integer) {
 }
 
 }  // namespace
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
 constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -38,4 +38,4 @@ constexpr void for_each_list_item(std::string_view value, Fn fn) {
 // The elements of a comma-separated list, as for_each_list_item sees them.
 std::vector<std::string_view> split_list(std::string_view value);
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

@@ -1,10 +1,10 @@
-#include "proxy/message_head.h"
+#include "http/message_head.h"
 
 #include <algorithm>
 
-#include "proxy/strings.h"
+#include "http/strings.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
 head_fields::const_iterator head_fields::find(http::field name) const {
   return std::find_if(begin(), end(),
@@ -121,4 +121,4 @@ std::size_t head_parser<isRequest>::on_chunk_body_impl(std::uint64_t, beast_view
 template class head_parser<true>;
 template class head_parser<false>;
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

@@ -9,9 +9,9 @@
 #include <exception>
 #include <utility>
 
-#include "proxy/net.h"
+#include "http/net.h"
 
-namespace bulwark::proxy::test {
+namespace bulwark::http::test {
 
 // Both ends of a new loopback connection on `context`: {connecting, accepted}.
 inline std::pair<tcp_socket, tcp_socket> loopback_pair(net::io_context& context) {
@@ -37,4 +37,4 @@ inline void run_bounded(net::io_context& context, awaitable<void> body) {
   ASSERT_TRUE(done) << "did not finish in 5 s: a read never completed";
 }
 
-}  // namespace bulwark::proxy::test
+}  // namespace bulwark::http::test

@@ -10,7 +10,7 @@
 // its own, allocated and inserted into a tree, and frees them one by one:
 // about 1,000 instructions per proxied request for the request and the
 // response together, for a head the gateway reads a few times and writes out
-// once (headers.h).
+// once (proxy/headers.h).
 //
 // The body is not kept either: each piece the parser finds stays where it
 // was read, in the connection's buffer, and piece() shows it. The relay
@@ -32,9 +32,13 @@
 #include <string_view>
 #include <type_traits>
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
-namespace http = boost::beast::http;
+// bulwark::http is Beast's HTTP vocabulary with the gateway's own added:
+// http::field, http::verb and http::status are Beast's, http::request_head and
+// http::gateway_field ours. Where a name is both (request_parser,
+// response_parser), http:: means ours; Beast's is beast::http::.
+using namespace boost::beast::http;
 
 template <bool isRequest>
 class head_parser;
@@ -186,4 +190,4 @@ using response_parser = head_parser<false>;
 extern template class head_parser<true>;
 extern template class head_parser<false>;
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

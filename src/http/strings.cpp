@@ -1,6 +1,6 @@
-#include "proxy/strings.h"
+#include "http/strings.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
 std::vector<std::string_view> split_list(std::string_view value) {
   std::vector<std::string_view> items;
@@ -8,4 +8,4 @@ std::vector<std::string_view> split_list(std::string_view value) {
   return items;
 }
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

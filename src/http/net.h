@@ -1,4 +1,5 @@
-// The Asio/Beast vocabulary of src/proxy. Only declarations: the definitions
+// The Asio/Beast vocabulary of the data path (src/proxy) and of the phases
+// that wait (src/phase, src/policy). Only declarations: the definitions
 // are compiled once in asio/asio_impl.cpp (separate compilation).
 #pragma once
 
@@ -21,13 +22,12 @@
 #include <string>
 
 #include "core/clock.h"
-#include "proxy/message_head.h"
+#include "http/message_head.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using boost::system::error_code;
 
@@ -80,4 +80,4 @@ class steady_clock_source final : public core::clock {
   core::time_point now() const override { return steady_now(); }
 };
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http

@@ -9,7 +9,7 @@
 //
 
 // bulwark's copy of Boost 1.81's (Asio 1.26's) reactive_socket_recv_op.hpp,
-// changed in one place (search "bulwark:"); src/proxy/asio/README.md says why.
+// changed in one place (search "bulwark:"); src/http/asio/README.md says why.
 // With any other Boost, the installed header is used as is.
 #include <boost/asio/version.hpp>
 #if BOOST_ASIO_VERSION != 102600
@@ -84,7 +84,7 @@ public:
 
     // bulwark: a short read on a stream socket drained the receive queue,
     // so the next read waits for the next edge instead of trying recv first
-    // (see src/proxy/asio/README.md). Upstream Asio 1.26 marks only EOF.
+    // (see src/http/asio/README.md). Upstream Asio 1.26 marks only EOF.
     if (result == done)
       if ((o->state_ & socket_ops::stream_oriented) != 0)
         if (o->bytes_transferred_ == 0 || o->bytes_transferred_

@@ -18,7 +18,7 @@
 #include <typeinfo>
 #include <utility>
 
-namespace bulwark::proxy {
+namespace bulwark::phase {
 
 class carried_state {
  public:
@@ -81,4 +81,4 @@ class carried_state {
   generation::entries current_;
 };
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::phase

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstring>
+#include <map>
 #include <memory_resource>
 #include <optional>
 #include <string>
@@ -16,16 +17,16 @@
 
 #include "config/config.h"
 #include "core/units.h"
+#include "http/gateway_field.h"
+#include "http/message_head.h"
+#include "http/problem.h"
 #include "observe/request_id.h"
-#include "proxy/headers.h"
-#include "proxy/net.h"
-#include "proxy/problem.h"
 
-namespace bulwark::proxy {
+namespace bulwark::phase {
 
 // Fields the gateway sets on a message, kept inline for the usual few (the
 // request id, RateLimit-Policy, RateLimit): no allocation for the list.
-using field_list = boost::container::small_vector<gateway_field, 3>;
+using field_list = boost::container::small_vector<http::gateway_field, 3>;
 
 // Copies of text kept for one request, for gateway fields whose values a phase
 // makes per request (RateLimit, say): the first 256 bytes inline, so the usual
@@ -59,7 +60,7 @@ inline std::string_view make_request_id(text_store& texts) {
 struct request_context {
   const config::gateway_config& config;
   const config::listener& listener;
-  request_head& request;  // phases may remove fields; the body streams later
+  http::request_head& request;  // phases may remove fields; the body streams later
   std::string client_ip;
   core::time_point start;
   std::size_t thread = 0;  // the worker's index, for per-thread metric slots
@@ -71,8 +72,8 @@ struct request_context {
   const config::route* route = nullptr;
   core::time_point deadline{};  // the route's timeout, from `start`
 
-  std::optional<local_response> answer;  // set by a phase that answers the request itself
-  std::optional<error_source> error;  // unset: no error
+  std::optional<http::local_response> answer;  // set by a phase that answers the request itself
+  std::optional<http::error_source> error;  // unset: no error
 
   // The identity the auth phase established; rate limits keyed by `api_key`
   // and `jwt:<claim>` apply only when it is there (policy/ratelimit).
@@ -99,4 +100,4 @@ struct request_context {
   std::optional<std::string> auth;
 };
 
-}  // namespace bulwark::proxy
+}  // namespace bulwark::phase

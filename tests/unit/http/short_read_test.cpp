@@ -11,10 +11,10 @@
 
 #include <string>
 
-#include "proxy/net.h"
-#include "unit/proxy/loopback.h"
+#include "http/net.h"
+#include "unit/http/loopback.h"
 
-namespace bulwark::proxy {
+namespace bulwark::http {
 namespace {
 
 struct socket_pair {
@@ -75,4 +75,4 @@ TEST(ShortRead, AReadThatFillsItsBufferLeavesTheRestForTheNextRead) {
 }
 
 }  // namespace
-}  // namespace bulwark::proxy
+}  // namespace bulwark::http
