@@ -15,6 +15,7 @@
 
 #include "core/gcra.h"
 #include "core/key_table.h"
+#include "core/leased_bucket.h"
 #include "core/sliding_window.h"
 #include "core/token_bucket.h"
 
@@ -42,7 +43,21 @@ void token_bucket_one_key(benchmark::State& state) { one_key(state, shared_bucke
 void gcra_one_key(benchmark::State& state) { one_key(state, shared_gcra); }
 void sliding_window_one_key(benchmark::State& state) { one_key(state, shared_window); }
 
+// A cluster-scope key (issue 14 §6: at most 2x a local decision): the
+// allowance the cluster thread leased, here large enough never to run out,
+// and the demand count beside it.
+lease_pool shared_pool("bench", fast_spec, shared_algorithm::token_bucket, 1);
+leased_bucket& leased_cell() {
+  static leased_bucket cell(shared_pool);
+  return cell;
+}
+void leased_bucket_one_key(benchmark::State& state) {
+  if (state.thread_index() == 0) leased_cell().grant(std::int64_t{1} << 60);
+  one_key(state, leased_cell());
+}
+
 BENCHMARK(token_bucket_one_key)->Threads(1)->Threads(2);
+BENCHMARK(leased_bucket_one_key)->Threads(1)->Threads(2);
 BENCHMARK(gcra_one_key)->Threads(1)->Threads(2);
 BENCHMARK(sliding_window_one_key)->Threads(1)->Threads(2);
 

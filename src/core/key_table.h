@@ -287,6 +287,20 @@ class key_table {
       return a.slot_ == b.slot_;
     }
 
+    // The key the state was created for; valid while this handle is (a slot's
+    // key is written before it is published and freed only with the slot).
+    std::string_view key() const noexcept { return key_of(slot_); }
+
+    // The reference as an opaque pointer, for holders that cannot name the
+    // table's type (core::lease_pool keeps cells alive this way); adopt()
+    // turns it back into the handle, whose destruction releases it.
+    void* detach() noexcept { return std::exchange(slot_, nullptr); }
+    static handle adopt(void* released) noexcept { return handle(static_cast<slot*>(released)); }
+    // key() of a detached reference.
+    static std::string_view detached_key(void* released) noexcept {
+      return key_of(static_cast<slot*>(released));
+    }
+
    private:
     friend class key_table;
     explicit handle(slot* adopted) noexcept : slot_(adopted) {}
@@ -477,6 +491,13 @@ class key_table {
     long_key_block* block;
     std::memcpy(&block, key_area(s), sizeof block);
     return block;
+  }
+  static std::string_view key_of(slot* s) noexcept {
+    if (s->key_length == long_key) {
+      long_key_block* block = long_key_of(s);
+      return {block->bytes(), block->length};
+    }
+    return {key_area(s), s->key_length};
   }
   static std::uint16_t length_code(std::string_view key) noexcept {
     return key.size() <= inline_key_capacity() ? static_cast<std::uint16_t>(key.size()) : long_key;

@@ -4,7 +4,8 @@
 // Why per-thread slots: a request increments several counters; if the workers
 // shared one atomic per counter, every increment would bounce that cache line
 // between cores. Instead the registry is built for a fixed number of worker
-// threads (plus one slot for the main thread, index `workers`), and every
+// threads (plus one slot for the main thread, index `workers`, and one for a
+// background thread, index `workers + 1`), and every
 // series owns one slot per thread. The slots of one thread live together in a
 // 4 KiB row, the rows of different threads never share a cache line.
 //
@@ -230,7 +231,10 @@ class metrics_registry {
   metrics_registry& operator=(const metrics_registry&) = delete;
 
   std::size_t main_thread() const noexcept { return workers_; }
-  std::size_t threads() const noexcept { return workers_ + 1; }
+  // The slot of the one background thread that counts on its own (the
+  // cluster thread, src/cluster).
+  std::size_t background_thread() const noexcept { return workers_ + 1; }
+  std::size_t threads() const noexcept { return workers_ + 2; }
 
   // Counter names must end in `_total`. A family without labels gets its one
   // series at once, so it is exposed (as 0) before anything happens.

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/leased_bucket.h"
 #include "http/message_head.h"
 #include "http/net.h"
 #include "observe/gateway_metrics.h"
@@ -53,6 +54,9 @@ struct phase_build_context {
   const observe::gateway_metrics* metrics;  // null: no metrics (unit tests)
   carried_state::generation& states;
   std::vector<std::string>& problems;
+  // The pools of cluster-scope rate limits (core/leased_bucket.h), which the
+  // cluster thread must be given; phases with such policies add theirs.
+  std::vector<std::shared_ptr<core::lease_pool>> lease_pools = {};
 };
 
 }  // namespace bulwark::phase

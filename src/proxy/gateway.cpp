@@ -217,9 +217,13 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   std::map<std::string, opened_listener> opened;
   if (!bind_new_listeners(*next, opened, problems)) return false;
 
+  auto redis_password = cluster_password(*next, problems);
+  if (!redis_password) return false;
+
   // Nothing can fail from here on: commit.
   carried_.commit(std::move(states));
   phases_ = phases;
+  update_cluster(*next, std::move(*redis_password), std::move(build.lease_pools));
   update_health_checks(*endpoints);
   std::vector<std::future<void>> installed;
   for (auto& w : workers_) installed.push_back(w->install(phases, *endpoints));
@@ -262,6 +266,43 @@ bool gateway::apply(std::shared_ptr<const config::gateway_config> next, std::str
   return true;
 }
 
+// The Redis password from the environment variable cluster.redis.password_env
+// names (never from the file); nullopt, with a problem, when it is unset.
+std::optional<std::string> gateway::cluster_password(const config::gateway_config& next,
+                                                     std::vector<std::string>& problems) {
+  if (!next.cluster || next.cluster->redis.password_env.empty()) return std::string();
+  const char* value = std::getenv(next.cluster->redis.password_env.c_str());
+  if (value == nullptr || *value == '\0') {
+    problems.push_back("cluster.redis.password_env: the variable " + next.cluster->redis.password_env +
+                       " is unset or empty");
+    return std::nullopt;
+  }
+  return std::string(value);
+}
+
+// Starts, restarts (new settings) or stops the cluster node, and gives it the
+// cluster-scope policies of the snapshot just built. The node learns its
+// policies before it starts, so its first heartbeat sets their shares.
+void gateway::update_cluster(const config::gateway_config& next, std::string password,
+                             std::vector<std::shared_ptr<core::lease_pool>> pools) {
+  if (cluster_ && (!next.cluster || cluster_->settings() != *next.cluster)) {
+    cluster_->stop();
+    cluster_.reset();
+  }
+  if (!next.cluster) return;
+  if (cluster_) {
+    cluster_->track(std::move(pools));
+    return;
+  }
+  if (!cluster_metrics_ && registry_) cluster_metrics_ = std::make_unique<cluster::cluster_metrics>(*registry_);
+  cluster_ = std::make_unique<cluster::cluster_node>(*next.cluster, std::move(password), cluster_metrics_.get());
+  cluster_->track(std::move(pools));
+  cluster_->start();
+  log(log_level::info, "cluster mode",
+      {{"redis", next.cluster->redis.endpoint.text()}, {"instance", cluster_->instance_id()},
+       {"redis_up", cluster_->redis_up()}});
+}
+
 // Probes every endpoint of upstreams with a health_check. Endpoint health
 // objects carried over by a reload keep their probe loops (health_checker).
 void gateway::update_health_checks(const std::vector<std::vector<tcp::endpoint>>& endpoints) {
@@ -293,6 +334,7 @@ void gateway::stop() {
   if (!drained()) log(log_level::warn, "drain timeout passed; closing the remaining connections");
   if (health_checker_) health_checker_->stop();
   workers_.clear();
+  if (cluster_) cluster_->stop();  // gives back what its leases hold
   if (access_log_) access_log_->stop();  // flushes every line written so far
   running_ = false;
 }
@@ -392,7 +434,8 @@ nlohmann::json gateway::status() const {
           {"draining", draining()},
           {"listeners", listeners},
           {"upstreams", upstreams},
-          {"routes", routes}};
+          {"routes", routes},
+          {"cluster", cluster_ ? cluster_->status() : json(nullptr)}};
 }
 
 }  // namespace bulwark::proxy

@@ -8,11 +8,14 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_metrics.h"
+#include "cluster/cluster_node.h"
 #include "config/loader.h"
 #include "observe/access_log.h"
 #include "observe/gateway_metrics.h"
@@ -88,6 +91,10 @@ class gateway {
   bool apply(std::shared_ptr<const config::gateway_config> next, std::string hash,
              std::vector<std::string>& problems);
   void update_health_checks(const std::vector<std::vector<tcp::endpoint>>& endpoints);
+  static std::optional<std::string> cluster_password(const config::gateway_config& next,
+                                                     std::vector<std::string>& problems);
+  void update_cluster(const config::gateway_config& next, std::string password,
+                      std::vector<std::shared_ptr<core::lease_pool>> pools);
   bool bind_new_listeners(const config::gateway_config& next,
                           std::map<std::string, opened_listener>& opened,
                           std::vector<std::string>& problems);
@@ -104,6 +111,11 @@ class gateway {
   // Created by start(), once the number of workers (the metric threads) is known.
   std::unique_ptr<observe::metrics_registry> registry_;
   std::unique_ptr<observe::gateway_metrics> metrics_;
+  // Cluster mode: the node (its own thread, talking to Redis) while the
+  // configuration has a cluster section, and its metrics, registered once
+  // (declared after the registry: the node's thread stops before it goes).
+  std::unique_ptr<cluster::cluster_metrics> cluster_metrics_;
+  std::unique_ptr<cluster::cluster_node> cluster_;
   std::unique_ptr<observe::access_log> access_log_;  // outlives the workers (declared before)
   std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<bool> draining_{false};

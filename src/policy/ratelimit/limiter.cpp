@@ -138,12 +138,30 @@ limiter_cell::any_limiter limiter_cell::make(const core::rate_limit_spec& spec,
   return any_limiter(std::in_place_type<core::token_bucket>, spec);
 }
 
-policy_state::policy_state(const config::rate_limit_policy& policy)
+policy_state::policy_state(const config::rate_limit_policy& policy, std::string shared_name)
     : spec_(spec_of(policy)),
       algorithm_(policy.algorithm),
-      rate_overrides_(policy.key.source == config::limit_key::kind::api_key) {
+      rate_overrides_(policy.key.source == config::limit_key::kind::api_key &&
+                      policy.scope == config::limit_scope::local) {
   const auto spec = spec_;
   const auto algorithm = algorithm_;
+  if (policy.scope == config::limit_scope::cluster) {
+    // Build a local limiter once all the same: a spec the algorithm refuses
+    // fails here, as for a local policy.
+    limiter_cell probe(spec, algorithm);
+    using table = core::key_table<limiter_cell>;
+    const std::size_t max_keys = keyed_once(policy.key) ? 1 : std::max<std::uint64_t>(1, policy.max_keys);
+    pool_ = std::make_shared<core::lease_pool>(
+        std::move(shared_name), spec,
+        algorithm == config::limit_algorithm::sliding_window ? core::shared_algorithm::sliding_window
+                                                             : core::shared_algorithm::token_bucket,
+        max_keys);
+    pool_->set_pin_ops({[](void* pin) { table::handle::adopt(pin); }, &table::handle::detached_key});
+    table_ = std::make_unique<table>(max_keys, [pool = pool_.get()](std::string_view) {
+      return limiter_cell(*pool);
+    });
+    return;
+  }
   if (keyed_once(policy.key)) {
     single_.emplace(spec, algorithm);
     return;
@@ -184,7 +202,14 @@ policy_state::pinned policy_state::find(std::string_view key,
     found.limiter_ = &single_->get();
     return found;
   }
-  if (!rate_overrides_) {
+  if (pool_) {
+    found.hold_ = table_->get(key);
+    core::leased_bucket& cell = *found.hold_->leased();
+    if (cell.claim_listing()) {
+      auto reference = found.hold_;
+      pool_->list(cell, reference.detach());
+    }
+  } else if (!rate_overrides_) {
     found.hold_ = table_->get(key);
   } else {
     const auto applied = override_for(rate);

@@ -9,6 +9,15 @@
 // policy_state is what carried_state keeps across reloads: an unchanged
 // policy keeps its object, so its buckets keep their tokens.
 //
+// A policy of `scope: cluster` keeps the same table, of core::leased_bucket
+// cells: each key's allowance, topped up from Redis by the cluster thread
+// (src/cluster, docs/cluster.md). The state's lease_pool is what the cluster
+// thread is given (lease_pool()); a cell joins the pool's list on its first
+// use, with a handle of its table slot as the reference that keeps it alive.
+// Route- and global-keyed cluster policies use the table too, with the one
+// key "", so that their cell can be listed the same way. Rate overrides apply
+// in local policies only: a cluster policy limits every key at its own rate.
+//
 // A policy keyed by `api_key` limits a key that carries a rate override
 // (`bulwark keys create --rate`) at that rate (override_spec); its table keys
 // each limiter by the key AND the rate it was built at, so a key whose
@@ -25,6 +34,7 @@
 #include "config/config.h"
 #include "core/gcra.h"
 #include "core/key_table.h"
+#include "core/leased_bucket.h"
 #include "core/sliding_window.h"
 #include "core/token_bucket.h"
 #include "core/units.h"
@@ -78,13 +88,19 @@ class limiter_cell {
  public:
   limiter_cell(const core::rate_limit_spec& spec, config::limit_algorithm algorithm)
       : algorithm_(make(spec, algorithm)) {}
+  // A cluster-scope key: an allowance leased through `pool`.
+  explicit limiter_cell(core::lease_pool& pool)
+      : algorithm_(std::in_place_type<core::leased_bucket>, pool) {}
 
   core::rate_limiter& get() {
     return std::visit([](auto& limiter) -> core::rate_limiter& { return limiter; }, algorithm_);
   }
+  // The allowance of a cluster-scope key; null for a local one.
+  core::leased_bucket* leased() { return std::get_if<core::leased_bucket>(&algorithm_); }
 
  private:
-  using any_limiter = std::variant<core::token_bucket, core::gcra, core::sliding_window>;
+  using any_limiter =
+      std::variant<core::token_bucket, core::gcra, core::sliding_window, core::leased_bucket>;
   // A prvalue, so the (immovable, atomic-holding) limiter is built in place.
   static any_limiter make(const core::rate_limit_spec& spec, config::limit_algorithm algorithm);
 
@@ -93,8 +109,9 @@ class limiter_cell {
 
 class policy_state {
  public:
-  // Throws std::invalid_argument like spec_of().
-  explicit policy_state(const config::rate_limit_policy& policy);
+  // Throws std::invalid_argument like spec_of(). `shared_name` names a
+  // cluster-scope policy in Redis (route/policy, or global/policy).
+  explicit policy_state(const config::rate_limit_policy& policy, std::string shared_name = {});
 
   // The limiter of a key, kept alive while the pin is held even if the key is
   // evicted meanwhile (so a refund reaches the limiter the admission took from).
@@ -120,6 +137,9 @@ class policy_state {
   pinned find(std::string_view key, const std::optional<core::rate>& rate = std::nullopt);
 
   bool single_key() const { return single_.has_value(); }
+  // The pool the cluster thread tops this policy's allowances up through;
+  // null for a local policy.
+  const std::shared_ptr<core::lease_pool>& lease_pool() const { return pool_; }
   // Keys held now (1 for a single-key policy), at most the policy's max_keys.
   // A key held at two rates (its override changed) counts twice until the
   // older one ages out.
@@ -141,6 +161,9 @@ class policy_state {
   config::limit_algorithm algorithm_;
   bool rate_overrides_ = false;  // keyed by api_key: table keys carry the rate
   std::optional<limiter_cell> single_;
+  // Declared before the table, so the table (and its cells, which point at the
+  // pool) goes first.
+  std::shared_ptr<core::lease_pool> pool_;
   std::unique_ptr<core::key_table<limiter_cell>> table_;
 };
 

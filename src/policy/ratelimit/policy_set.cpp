@@ -82,7 +82,10 @@ policy_set::policy_set(const config::route& route, phase::carried_state::generat
     try {
       p.quota = describe(settings);
       quotas.push_back({settings.name, p.quota});
-      auto make = [&settings] { return std::make_shared<policy_state>(settings); };
+      // A cluster policy's name in Redis: what an operator reads in a key.
+      std::string shared_name =
+          (settings.key.source == kind::global ? std::string("global") : route.name) + "/" + settings.name;
+      auto make = [&settings, &shared_name] { return std::make_shared<policy_state>(settings, shared_name); };
       p.state = settings.key.source == kind::global
                     ? states.obtain<policy_state>("ratelimit-global", settings.name, settings, make)
                     : states.obtain<policy_state>("ratelimit", state_name(route.name, settings.name),
@@ -95,6 +98,14 @@ policy_set::policy_set(const config::route& route, phase::carried_state::generat
   }
   // Names were checked above and numbers are clamped, so this cannot fail.
   policy_field_ = format_policy_field(quotas).value_or(std::string());
+}
+
+std::vector<std::shared_ptr<core::lease_pool>> policy_set::lease_pools() const {
+  std::vector<std::shared_ptr<core::lease_pool>> pools;
+  for (const auto& p : policies_) {
+    if (p.state->lease_pool()) pools.push_back(p.state->lease_pool());
+  }
+  return pools;
 }
 
 struct policy_set::applied {

@@ -110,6 +110,9 @@ class policy_set {
   // The value of the RateLimit-Policy field: one member per policy, at the
   // policies' own rates.
   const std::string& policy_field() const { return policy_field_; }
+  // The pools of this route's cluster-scope policies (limiter.h), for the
+  // cluster thread.
+  std::vector<std::shared_ptr<core::lease_pool>> lease_pools() const;
   const std::string& policy_name(std::size_t index) const { return policies_[index].name; }
   std::size_t size() const { return policies_.size(); }
   policy_state& state_for_test(std::size_t index) const { return *policies_[index].state; }

@@ -69,6 +69,7 @@ ratelimit_phase::ratelimit_phase(const config::gateway_config& config,
     if (route.rate_limits.empty()) continue;
     try {
       slot = std::make_unique<const policy_set>(route, build.states, build.metrics);
+      for (auto& pool : slot->lease_pools()) build.lease_pools.push_back(std::move(pool));
     } catch (const std::exception& error) {
       build.problems.push_back("routes \"" + route.name + "\": " + error.what());
     }

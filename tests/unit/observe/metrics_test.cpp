@@ -40,8 +40,9 @@ const family_snapshot& family_named(const std::vector<family_snapshot>& families
 
 TEST(metrics, counter_sums_the_slots_of_every_thread) {
   metrics_registry registry(3);
-  ASSERT_EQ(registry.threads(), 4u);
+  ASSERT_EQ(registry.threads(), 5u);
   ASSERT_EQ(registry.main_thread(), 3u);
+  ASSERT_EQ(registry.background_thread(), 4u);
   const counter c = registry.add_counter("jobs_total", "Jobs.", {"kind"}).with({"a"});
   c.inc(0);
   c.inc(1, 10);
