@@ -22,7 +22,11 @@
 #             upstream and a retry policy with a budget on the route, never
 #             triggered (issue 5 §8); limits: an IP rate limit never reached
 #             and a required API key on bulwark, `limit_req` (never reached)
-#             on nginx (issue 6 §6) (default none)
+#             on nginx (issue 6 §6); cluster: the same IP rate limit with
+#             `scope: cluster` on bulwark, sharing a redis-server the script
+#             starts, and bulwark-plain with that limit at `scope: local`
+#             (issue 14 §6: a cluster-scope limit against a local one)
+#             (default none)
 #
 # With LOGS=on or POLICIES other than none, a second bulwark with neither
 # ("bulwark-plain", same CPU) runs in the same rounds, so the cost of the logs
@@ -278,12 +282,12 @@ start_upstream() {
 api_key=""  # POLICIES=limits: the key wrk sends (both proxies get it; nginx ignores it)
 
 nginx_limits_http() {
-  [[ $POLICIES == limits ]] && echo "  limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;"
+  [[ $POLICIES == limits || $POLICIES == cluster ]] && echo "  limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;"
   return 0
 }
 
 nginx_limits_location() {
-  [[ $POLICIES == limits ]] && echo "      limit_req zone=perip burst=1000000 nodelay;"
+  [[ $POLICIES == limits || $POLICIES == cluster ]] && echo "      limit_req zone=perip burst=1000000 nodelay;"
   return 0
 }
 
@@ -302,7 +306,27 @@ route_policies() {
     limits)
       echo "    auth: {api_key: required}"
       echo "    rate_limits: [{name: per-ip, key: client_ip, rate: 1000000/s, burst: 1000000}]" ;;
+    cluster)
+      echo "    rate_limits: [{name: per-ip, key: client_ip, rate: 1000000/s, burst: 1000000, scope: cluster}]" ;;
+    local)
+      echo "    rate_limits: [{name: per-ip, key: client_ip, rate: 1000000/s, burst: 1000000}]" ;;
   esac
+}
+
+redis_port=""  # POLICIES=cluster: the redis-server the cluster-scope limit uses
+cluster_section() {
+  [[ $1 == cluster ]] && echo "cluster: {redis: {address: 127.0.0.1:$redis_port}}"
+  return 0
+}
+
+start_redis() {
+  local pid
+  redis_port=$(free_port)
+  taskset -c "$LOAD_CPU" redis-server --port "$redis_port" --save "" --appendonly no \
+    --dir "$workdir" >"$workdir/redis.log" 2>&1 &
+  pid=$!
+  track started "$pid"
+  wait_until redis "$pid" grep -q "Ready to accept connections" "$workdir/redis.log"
 }
 
 auth_section() {
@@ -329,6 +353,7 @@ routes:
     upstream: backend
 $(route_policies "$policies")
 $(auth_section "$policies")
+$(cluster_section "$policies")
 observability:
   access_log: $([ "$logs" = on ] && echo "{path: $workdir/access.log}" || echo off)
 admin:
@@ -355,8 +380,14 @@ start_bulwark() {
 }
 
 start_proxies() {
-  start_bulwark bulwark "$LOGS" "$POLICIES"
-  if [[ " ${PROXIES[*]} " == *" bulwark-plain "* ]]; then start_bulwark bulwark-plain off none; fi
+  if [[ $POLICIES == cluster ]]; then
+    start_redis
+    start_bulwark bulwark "$LOGS" cluster
+    start_bulwark bulwark-plain off local
+  else
+    start_bulwark bulwark "$LOGS" "$POLICIES"
+    if [[ " ${PROXIES[*]} " == *" bulwark-plain "* ]]; then start_bulwark bulwark-plain off none; fi
+  fi
   proxy_ports[nginx]=$(free_port)
   start_nginx nginx "$PROXY_CPU" nginx_proxy_conf "${proxy_ports[nginx]}"
   proxy_pids[nginx]=$nginx_pids

@@ -230,7 +230,7 @@ net::awaitable<void> cluster_node::sync_pool(std::shared_ptr<tracked_pool> pool,
   pool->busy = true;
   adopt_listed(*pool);
   core::lease_settings settings = lease_settings_;
-  if (closing) settings.rest_after_syncs = 0;  // everything goes to rest now
+  settings.closing = closing;  // everything goes back now
 
   const auto& spec = pool->pool->spec();
   const double share = pool->pool->share();
@@ -255,7 +255,7 @@ net::awaitable<void> cluster_node::sync_pool(std::shared_ptr<tracked_pool> pool,
         const auto answer = core::apply_lease(tracked.ledger.local_bucket(), now, request,
                                               rate_per_second(spec) * share,
                                               std::max(1.0, static_cast<double>(spec.burst) * share));
-        if (!request.rest) tracked.ledger.granted(*tracked.cell, answer.granted, answer.tokens_left);
+        tracked.ledger.granted(*tracked.cell, answer.granted, answer.tokens_left);
         break;
       }
       case core::lease_mode::allow:
@@ -265,6 +265,7 @@ net::awaitable<void> cluster_node::sync_pool(std::shared_ptr<tracked_pool> pool,
   }
   if (!entries.empty()) co_await send_leases(*pool, std::move(entries), std::move(requests));
   for (auto index = resting.rbegin(); index != resting.rend(); ++index) {
+    pool->cells[*index].ledger.rest(*pool->cells[*index].cell);
     pool->pool->unlist(*pool->cells[*index].cell);
     pool->cells[*index] = std::move(pool->cells.back());
     pool->cells.pop_back();
@@ -313,11 +314,7 @@ net::awaitable<void> cluster_node::send_leases(tracked_pool& pool, std::vector<s
       const std::int64_t granted = answer.elements[0].integer;
       const std::int64_t left = answer.elements[1].integer;
       auto& tracked = pool.cells[entries[k]];
-      if (requests[k].rest) {
-        tracked.cell->set_shared_tokens(left);
-      } else {
-        tracked.ledger.granted(*tracked.cell, granted, left);
-      }
+      tracked.ledger.granted(*tracked.cell, granted, left);
       if (metrics_ != nullptr) {
         metrics_->tokens(name, token_flow::granted, granted);
         metrics_->tokens(name, token_flow::returned, requests[k].give_back);

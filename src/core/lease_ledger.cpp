@@ -31,16 +31,19 @@ lease_request lease_ledger::plan(leased_bucket& cell, const lease_settings& sett
   idle_syncs_ = demand == 0 ? idle_syncs_ + 1 : 0;
   request.debt = settle(cell.allowance());
 
-  if (idle_syncs_ >= settings.rest_after_syncs) {
-    // To rest: a fresh credit in place of what is left; the leased part of
-    // that goes back to the shared bucket, the uncharged part is forgotten.
-    const std::int64_t credit = cell.pool().credit();
-    const std::int64_t left = cell.reset_allowance(credit);
-    request.debt += settle(left);  // admitted between the two reads
-    request.give_back = std::max<std::int64_t>(0, left - unpaid_);
-    cell.set_rest_allowance(credit);
-    expected_ = unpaid_ = credit;
+  if (idle_syncs_ >= settings.rest_after_syncs || settings.closing) {
+    // To rest with `keep` paid tokens for the next request: the surplus goes
+    // back, a shortfall is leased (only what the shared bucket holds).
     request.rest = true;
+    const std::int64_t keep = settings.closing ? 0 : cell.pool().credit();
+    const std::int64_t paid = std::max<std::int64_t>(0, expected_ - unpaid_);
+    if (paid > keep) {
+      const std::int64_t taken = cell.take(paid - keep);
+      expected_ -= taken;
+      request.give_back = taken;
+    } else {
+      request.want = keep - paid;
+    }
     return request;
   }
 

@@ -10,9 +10,13 @@
 //     key's recent demand (an average over the last syncs, admitted and refused
 //     requests alike), at most the burst. Sizing from demand is what keeps the
 //     Redis traffic flat: a hot key costs one entry per sync whatever its load;
-//   - a cell without demand for `rest_after_syncs` syncs goes to rest: its
-//     leased tokens are given back, it is reset to a fresh credit and leaves
-//     the thread's care until its next use. A resting cell costs nothing.
+//   - a cell without demand for `rest_after_syncs` syncs goes to rest: it
+//     keeps (or leases up to) `credit` paid tokens, so that its next request
+//     is admitted without a round trip, gives the rest back, and leaves the
+//     thread's care until its next use. A resting cell costs nothing. What it
+//     keeps is leased like any token: a key that comes and goes cannot earn
+//     fresh credit by resting (only a cell the table creates starts with
+//     uncharged credit).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,9 @@ namespace bulwark::core {
 struct lease_settings {
   double horizon_syncs = 2;
   unsigned rest_after_syncs = 25;
+  // Everything goes back at rest (the policy is going away, or the instance
+  // stops): nothing is kept for a next request.
+  bool closing = false;
 };
 
 // What one cell asks of its shared bucket at one sync.
@@ -51,11 +58,14 @@ class lease_ledger {
  public:
   // Starts where the cell's uncharged allowance stands (its credit).
   explicit lease_ledger(const leased_bucket& cell)
-      : expected_(cell.rest_allowance()), unpaid_(cell.rest_allowance()) {}
+      : expected_(cell.rest_allowance()), unpaid_(cell.rest_unpaid()) {}
 
   lease_request plan(leased_bucket& cell, const lease_settings& settings);
   // The shared bucket granted `tokens` (perhaps 0) and holds `shared_tokens` now.
   void granted(leased_bucket& cell, std::int64_t tokens, std::int64_t shared_tokens);
+  // After the answer to a `rest` request: the cell keeps where the accounts
+  // stand for its next listing.
+  void rest(leased_bucket& cell) const { cell.set_rest_state(expected_, unpaid_); }
   // (A sync whose answer never came, Redis having timed out, granted nothing;
   // its debt is not sent again, since it may have been charged.)
   double demand_per_sync() const { return demand_; }

@@ -23,7 +23,7 @@
 // (max_listed): a spray of keys beyond that waits to be listed, admitted
 // meanwhile from the credit each new cell starts with, never more.
 //
-// The credit. A new cell (a key this instance has not seen lately) starts with
+// The credit. A new cell (a key this instance holds no state for) starts with
 // ceil(burst x share) tokens, not yet charged to the shared bucket, so the
 // first requests of a new client cost no Redis round trip; the cluster thread
 // charges what was used at its next sync (the shared bucket may go below zero
@@ -133,7 +133,7 @@ class leased_bucket final : public rate_limiter {
  public:
   // A new cell starts with the pool's credit (lease_pool::credit()).
   explicit leased_bucket(lease_pool& pool)
-      : pool_(pool), allowance_(pool.credit()), rest_allowance_(allowance_.load()) {}
+      : pool_(pool), allowance_(pool.credit()), rest_allowance_(allowance_.load()), rest_unpaid_(rest_allowance_) {}
 
   rate_limit_decision try_acquire(time_point, std::uint64_t cost = 1) override {
     const auto need = static_cast<std::int64_t>(cost);
@@ -178,17 +178,29 @@ class leased_bucket final : public rate_limiter {
   std::uint64_t take_demand() { return demand_.exchange(0, std::memory_order_relaxed); }
   std::int64_t allowance() const { return allowance_.load(std::memory_order_relaxed); }
   void grant(std::int64_t tokens) { allowance_.fetch_add(tokens, std::memory_order_relaxed); }
-  // Replaces the allowance; returns what it was.
-  std::int64_t reset_allowance(std::int64_t tokens) {
-    return allowance_.exchange(tokens, std::memory_order_relaxed);
+  // Takes up to `tokens` out of the allowance (what the request path has not
+  // spent meanwhile); returns how many.
+  std::int64_t take(std::int64_t tokens) {
+    std::int64_t have = allowance_.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::int64_t taken = std::clamp<std::int64_t>(have, 0, tokens);
+      if (taken == 0) return 0;
+      if (allowance_.compare_exchange_weak(have, have - taken, std::memory_order_relaxed)) return taken;
+    }
   }
   // The shared bucket's tokens as the last lease saw them, for the RateLimit
   // fields (remaining) and Retry-After.
   void set_shared_tokens(std::int64_t tokens) { shared_tokens_.store(tokens, std::memory_order_relaxed); }
-  // The allowance the cell had, uncharged, when it was created or last went to
-  // rest: where the cluster thread's accounting starts when it is listed.
+  // Where the cluster thread's accounting starts when the cell is listed: the
+  // allowance as the thread left it when the cell was created (its credit) or
+  // last went to rest, and how much of that was never charged to the shared
+  // bucket (credit; only a new cell has any).
   std::int64_t rest_allowance() const { return rest_allowance_; }
-  void set_rest_allowance(std::int64_t tokens) { rest_allowance_ = tokens; }
+  std::int64_t rest_unpaid() const { return rest_unpaid_; }
+  void set_rest_state(std::int64_t allowance, std::int64_t unpaid) {
+    rest_allowance_ = allowance;
+    rest_unpaid_ = unpaid;
+  }
   void* pin() const { return pin_; }
   leased_bucket* next_listed() const { return next_; }
 
@@ -218,6 +230,7 @@ class leased_bucket final : public rate_limiter {
   leased_bucket* next_ = nullptr;
   void* pin_ = nullptr;
   std::int64_t rest_allowance_;  // cluster thread only, after construction
+  std::int64_t rest_unpaid_;
 };
 
 }  // namespace bulwark::core

@@ -68,12 +68,15 @@ cluster_load offer(std::uint16_t port, int connections, double per_second, clock
       auto next = begin + std::chrono::duration_cast<clock_type::duration>(
                               interval * std::uniform_real_distribution<double>(0, 1)(random));
       http_connection connection(port);
+      // Connection c sends keys c, c + connections, ...: every key in turn,
+      // each about as often.
       int tenant = c;
       while (next < until) {
         std::this_thread::sleep_until(next);
         next += interval;
         std::string value = "t";  // appended, not `+`: GCC 12's -Wrestrict misfires on the chain
-        value += std::to_string(tenant++ % tenants);
+        value += std::to_string(tenant % tenants);
+        tenant += connections;
         const std::string request = format_request("GET", "/", port, {{"X-Tenant", value}});
         const auto sent = clock_type::now();
         if (!connection.is_open()) connection.connect(port);
@@ -145,6 +148,12 @@ class cluster_fixture {
     return gateways_[static_cast<std::size_t>(instance)].admin_port;
   }
   redis_server& redis() { return redis_; }
+  // Every instance's log, for a failure message.
+  std::string describe() const {
+    std::string text;
+    for (const auto& gateway : gateways_) text += gateway.proc.stderr_text() + "\n";
+    return text;
+  }
   nlohmann::json cluster_status(int instance) const {
     auto response = http_get(admin_port(instance), "/admin/status");
     if (!response || response->status != 200) return {};
@@ -211,22 +220,32 @@ INSTANTIATE_TEST_SUITE_P(Splits, ClusterAccuracy,
                                            std::vector<double>{0.8, 0.15, 0.05},
                                            std::vector<double>{1.0, 0, 0}));
 
-// OPEN (issue 14): fails today, admitting about one request per key in 10 s
-// where burst + rate x t is 12; disabled until the cause is found.
-TEST(ClusterAccuracyManyKeys, DISABLED_AThousandKeysEachAdmitBurstPlusRateTimesT) {
+// A thousand keys, each with its own limit. Each instance can hold a leased
+// token of a key that it has not spent yet (it keeps one so that the key's
+// next request needs no round trip, docs/cluster.md "Bounds"), so per key the
+// count may fall short by up to one token per instance: the bound is 1% and
+// N = 3 tokens per key. Rates stay low so that the machine can offer twice
+// the limit of every key at once.
+TEST(ClusterAccuracyManyKeys, AThousandKeysEachAdmitBurstPlusRateTimesT) {
   cluster_fixture cluster(
       "      - {name: tenant, key: 'header:X-Tenant', rate: 1/s, burst: 2, scope: cluster}\n");
   const int tenants = 1000;
   const double rate = 1;
   const double burst = 2;
+  const double instances = 3;
   const auto load = cluster.run(2 * rate * tenants, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10), tenants);
   EXPECT_EQ(load.other, 0);
   const double upper = tenants * (burst + rate * load.t_max()) * 1.01;
-  const double lower = tenants * (burst + rate * load.t_min()) * 0.99;
+  const double lower = tenants * ((burst + rate * load.t_min()) * 0.99 - instances);
   EXPECT_LE(load.ok, upper);
   EXPECT_GE(load.ok, lower);
-  std::cout << "[ 1000 keys ] admitted " << load.ok << " of " << load.ok + load.refused << "; bounds " << lower
-            << ".." << upper << "\n";
+  if (HasFailure()) {
+    auto metrics = http_get(cluster.admin_port(0), "/metrics");
+    if (metrics) std::cout << metrics->body.substr(metrics->body.find("bulwark_cluster")) << "\n";
+  }
+  std::cout << "[ 1000 keys ] admitted " << load.ok << " of " << load.ok + load.refused << " (expected "
+            << tenants * (burst + rate * load.t_min()) << ".." << tenants * (burst + rate * load.t_max())
+            << "); bounds " << lower << ".." << upper << "\n";
 }
 
 // Redis fails in the middle of a run: requests never wait on it, admissions
@@ -237,33 +256,32 @@ enum class redis_fault { kill, pause, restart_empty };
 
 class ClusterFaults : public ::testing::TestWithParam<redis_fault> {};
 
-// OPEN (issue 14): admissions stay within the bound and no request waits,
-// but after Redis is killed and restarted the instances do not all report
-// shared mode again within 10 s; disabled until that is fixed.
-TEST_P(ClusterFaults, DISABLED_AdmissionsStayBoundedAndSharedModeReturns) {
+TEST_P(ClusterFaults, AdmissionsStayBoundedAndSharedModeReturns) {
   cluster_fixture cluster("      - {name: shared, key: global, rate: 100/s, burst: 20, scope: cluster}\n");
   const double rate = 100;
   const double burst = 20;
-  std::thread fault([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(3));
-    switch (GetParam()) {
-      case redis_fault::kill:
-        cluster.redis().kill();
-        std::this_thread::sleep_for(std::chrono::seconds(3));
-        cluster.redis().restart();
-        break;
-      case redis_fault::pause:
-        cluster.redis().pause();
-        std::this_thread::sleep_for(std::chrono::seconds(3));
-        cluster.redis().resume();
-        break;
-      case redis_fault::restart_empty:
-        cluster.redis().restart();
-        break;
-    }
-  });
-  const auto load = cluster.run(2 * rate, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10));
-  fault.join();
+  // The load runs on a thread of its own and the faults on the test's: a
+  // process the harness starts dies with the thread that started it
+  // (PR_SET_PDEATHSIG), so the restarted Redis must belong to this one.
+  cluster_load load;
+  std::thread offered([&] { load = cluster.run(2 * rate, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10)); });
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  switch (GetParam()) {
+    case redis_fault::kill:
+      cluster.redis().kill();
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+      cluster.redis().restart();
+      break;
+    case redis_fault::pause:
+      cluster.redis().pause();
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+      cluster.redis().resume();
+      break;
+    case redis_fault::restart_empty:
+      cluster.redis().restart();
+      break;
+  }
+  offered.join();
   EXPECT_EQ(load.other, 0);  // nothing lost or left hanging
   // Shared or degraded, the limit holds up to what a switch may add: the
   // allowances held at the switch (a few syncs of demand) and, after an
@@ -277,14 +295,15 @@ TEST_P(ClusterFaults, DISABLED_AdmissionsStayBoundedAndSharedModeReturns) {
   // Back to shared mode on every instance, by itself.
   const auto deadline = clock_type::now() + std::chrono::seconds(10);
   for (int i = 0; i < 3; ++i) {
-    nlohmann::json status;
-    while (clock_type::now() < deadline) {
-      status = cluster.cluster_status(i);
-      if (status.is_object() && status["degraded"] == false && status["redis"]["up"] == true) break;
+    nlohmann::json status = cluster.cluster_status(i);
+    while (clock_type::now() < deadline &&
+           !(status.is_object() && status["degraded"] == false && status["redis"]["up"] == true)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      status = cluster.cluster_status(i);
     }
     EXPECT_EQ(status["degraded"], false) << status.dump();
   }
+  if (HasFailure()) std::cout << cluster.describe();
   std::cout << "[ fault " << static_cast<int>(GetParam()) << " ] admitted " << load.ok << " of "
             << load.ok + load.refused << "; bounds " << lower << ".." << upper << "; admitted p99 "
             << percentile(load.admitted_latency_ms, 0.99) << " ms\n";
