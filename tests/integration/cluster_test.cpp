@@ -223,8 +223,9 @@ INSTANTIATE_TEST_SUITE_P(Splits, ClusterAccuracy,
 // A thousand keys, each with its own limit. Each instance can hold a leased
 // token of a key that it has not spent yet (it keeps one so that the key's
 // next request needs no round trip, docs/cluster.md "Bounds"), so per key the
-// count may fall short by up to one token per instance: the bound is 1% and
-// N = 3 tokens per key. Rates stay low so that the machine can offer twice
+// count may fall short by up to one token per instance, and one more that a
+// lease granted at the very end: the bound is 1% and N + 1 = 4 tokens per key
+// (measured: about 2.7). Rates stay low so that the machine can offer twice
 // the limit of every key at once.
 TEST(ClusterAccuracyManyKeys, AThousandKeysEachAdmitBurstPlusRateTimesT) {
   cluster_fixture cluster(
@@ -236,7 +237,8 @@ TEST(ClusterAccuracyManyKeys, AThousandKeysEachAdmitBurstPlusRateTimesT) {
   const auto load = cluster.run(2 * rate * tenants, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10), tenants);
   EXPECT_EQ(load.other, 0);
   const double upper = tenants * (burst + rate * load.t_max()) * 1.01;
-  const double lower = tenants * ((burst + rate * load.t_min()) * 0.99 - instances);
+  // One token per instance stranded, and one more in flight at the end.
+  const double lower = tenants * ((burst + rate * load.t_min()) * 0.99 - instances - 1);
   EXPECT_LE(load.ok, upper);
   EXPECT_GE(load.ok, lower);
   if (HasFailure()) {
