@@ -66,18 +66,11 @@ rate_limit_decision leased_bucket::refused(std::int64_t need) const {
                                std::max<std::int64_t>(0, -shared);
   const duration wait =
       std::max(pool_.sync_interval(), duration{std::min<std::int64_t>(missing, detail::max_span_ns / interval) * interval});
-  const std::uint64_t remaining = remaining_with(allowance_.load(std::memory_order_relaxed));
+  const std::uint64_t remaining = remaining_with(allowance());
   if (static_cast<std::uint64_t>(need) > pool_.spec().burst) {
     return {false, remaining, retry_never, reset_after(remaining)};
   }
   return {false, remaining, wait, reset_after(remaining)};
-}
-
-duration leased_bucket::reset_after(std::uint64_t remaining) const {
-  const rate_limit_spec& spec = pool_.spec();
-  if (pool_.algorithm() == shared_algorithm::sliding_window) return spec.per;
-  return duration{static_cast<std::int64_t>(spec.burst - std::min(remaining, spec.burst)) *
-                  pool_.emission_interval_ns()};
 }
 
 }  // namespace bulwark::core

@@ -133,37 +133,44 @@ class leased_bucket final : public rate_limiter {
  public:
   // A new cell starts with the pool's credit (lease_pool::credit()).
   explicit leased_bucket(lease_pool& pool)
-      : pool_(pool), allowance_(pool.credit()), rest_allowance_(allowance_.load()), rest_unpaid_(rest_allowance_) {}
+      : pool_(pool),
+        burst_(pool.spec().burst),
+        interval_(pool.algorithm() == shared_algorithm::sliding_window ? 0 : pool.emission_interval_ns()),
+        state_(static_cast<std::uint64_t>(pool.credit())),
+        rest_allowance_(pool.credit()),
+        rest_unpaid_(rest_allowance_) {}
 
   rate_limit_decision try_acquire(time_point, std::uint64_t cost = 1) override {
-    const auto need = static_cast<std::int64_t>(cost);
-    demand_.fetch_add(cost, std::memory_order_relaxed);
-    std::int64_t have = allowance_.load(std::memory_order_relaxed);
-    while (have >= need) {
-      if (allowance_.compare_exchange_weak(have, have - need, std::memory_order_relaxed)) {
-        return admitted(have - need);
+    // One CAS takes the tokens and counts the demand together.
+    std::uint64_t state = state_.load(std::memory_order_relaxed);
+    while ((state & allowance_mask) >= cost) {
+      if (state_.compare_exchange_weak(state, state - cost + (cost << demand_shift),
+                                       std::memory_order_relaxed)) {
+        return admitted(static_cast<std::int64_t>((state & allowance_mask) - cost));
       }
     }
+    count_refused(state, cost);
     if (pool_.mode() == lease_mode::allow) return admitted(0);
-    return refused(need);
+    return refused(static_cast<std::int64_t>(cost));
   }
 
   // A refusal counts as demand (a request refused by one policy of several
   // never reaches try_acquire, and the cluster thread must still see that the
   // key wants tokens); an admission does not (try_acquire follows and counts it).
   rate_limit_decision peek(time_point, std::uint64_t cost = 1) const override {
-    const auto need = static_cast<std::int64_t>(cost);
-    const std::int64_t have = allowance_.load(std::memory_order_relaxed);
-    if (have >= need || pool_.mode() == lease_mode::allow) return admitted(have >= need ? have - need : 0);
-    demand_.fetch_add(cost, std::memory_order_relaxed);
-    return refused(need);
+    const std::uint64_t state = state_.load(std::memory_order_relaxed);
+    const std::uint64_t have = state & allowance_mask;
+    if (have >= cost) return admitted(static_cast<std::int64_t>(have - cost));
+    count_refused(state, cost);
+    if (pool_.mode() == lease_mode::allow) return admitted(0);
+    return refused(static_cast<std::int64_t>(cost));
   }
 
   void refund(time_point, std::uint64_t cost = 1) override {
-    allowance_.fetch_add(static_cast<std::int64_t>(cost), std::memory_order_relaxed);
+    state_.fetch_add(cost, std::memory_order_relaxed);
   }
 
-  std::uint64_t limit() const override { return pool_.spec().burst; }
+  std::uint64_t limit() const override { return burst_; }
   lease_pool& pool() const { return pool_; }
   const rate_limit_spec& spec() const override { return pool_.spec(); }
 
@@ -175,17 +182,32 @@ class leased_bucket final : public rate_limiter {
   }
 
   // --- the cluster thread's side ---
-  std::uint64_t take_demand() { return demand_.exchange(0, std::memory_order_relaxed); }
-  std::int64_t allowance() const { return allowance_.load(std::memory_order_relaxed); }
-  void grant(std::int64_t tokens) { allowance_.fetch_add(tokens, std::memory_order_relaxed); }
+  std::uint64_t take_demand() {
+    std::uint64_t state = state_.load(std::memory_order_relaxed);
+    while (!state_.compare_exchange_weak(state, state & allowance_mask, std::memory_order_relaxed)) {
+    }
+    return state >> demand_shift;
+  }
+  std::int64_t allowance() const {
+    return static_cast<std::int64_t>(state_.load(std::memory_order_relaxed) & allowance_mask);
+  }
+  // `tokens` >= 0; an allowance never exceeds the burst plus a credit, far
+  // below the 2^40 its field holds.
+  void grant(std::int64_t tokens) {
+    state_.fetch_add(static_cast<std::uint64_t>(tokens), std::memory_order_relaxed);
+  }
   // Takes up to `tokens` out of the allowance (what the request path has not
   // spent meanwhile); returns how many.
   std::int64_t take(std::int64_t tokens) {
-    std::int64_t have = allowance_.load(std::memory_order_relaxed);
+    std::uint64_t state = state_.load(std::memory_order_relaxed);
     for (;;) {
+      const auto have = static_cast<std::int64_t>(state & allowance_mask);
       const std::int64_t taken = std::clamp<std::int64_t>(have, 0, tokens);
       if (taken == 0) return 0;
-      if (allowance_.compare_exchange_weak(have, have - taken, std::memory_order_relaxed)) return taken;
+      if (state_.compare_exchange_weak(state, state - static_cast<std::uint64_t>(taken),
+                                       std::memory_order_relaxed)) {
+        return taken;
+      }
     }
   }
   // The shared bucket's tokens as the last lease saw them, for the RateLimit
@@ -214,14 +236,36 @@ class leased_bucket final : public rate_limiter {
   rate_limit_decision refused(std::int64_t need) const;
   std::uint64_t remaining_with(std::int64_t left) const {
     const std::int64_t shared = std::max<std::int64_t>(0, shared_tokens_.load(std::memory_order_relaxed));
-    const auto burst = static_cast<std::int64_t>(pool_.spec().burst);
-    return static_cast<std::uint64_t>(std::clamp<std::int64_t>(std::max<std::int64_t>(left, 0) + shared, 0, burst));
+    return static_cast<std::uint64_t>(
+        std::clamp<std::int64_t>(std::max<std::int64_t>(left, 0) + shared, 0, static_cast<std::int64_t>(burst_)));
   }
-  duration reset_after(std::uint64_t remaining) const;
+  // The time until the shared limit would be full again; a sliding window's
+  // is its period.
+  duration reset_after(std::uint64_t remaining) const {
+    if (interval_ == 0) return pool_.spec().per;
+    return duration{static_cast<std::int64_t>(burst_ - std::min(remaining, burst_)) * interval_};
+  }
 
   lease_pool& pool_;
-  std::atomic<std::int64_t> allowance_;
-  mutable std::atomic<std::uint64_t> demand_{0};
+  // Copies of the pool's numbers the decision reads, so that it touches the
+  // cell's own cache line only.
+  const std::uint64_t burst_;
+  const std::int64_t interval_;  // ns per token; 0 for a sliding window
+  // The allowance (never negative) in the low 40 bits, the demand since the
+  // cluster thread last took it in the high 24: one word, so an admission is
+  // one CAS, as in the local limiters. The demand field wraps harmlessly at
+  // 2^24 per sync (it only sizes leases, and counting stops far below that).
+  static constexpr unsigned demand_shift = 40;
+  static constexpr std::uint64_t allowance_mask = (std::uint64_t{1} << demand_shift) - 1;
+  // A refusal counts its demand, but only while the count is below the burst:
+  // beyond that the lease is at its largest anyway, and a flood of refusals
+  // then only reads the line, as with the local limiters.
+  void count_refused(std::uint64_t state, std::uint64_t cost) const {
+    if ((state >> demand_shift) < burst_) {
+      state_.fetch_add(cost << demand_shift, std::memory_order_relaxed);
+    }
+  }
+  mutable std::atomic<std::uint64_t> state_;
   // Unknown until the first lease: the limit is assumed full.
   std::atomic<std::int64_t> shared_tokens_{static_cast<std::int64_t>(pool_.spec().burst)};
   std::atomic<bool> listed_{false};

@@ -49,7 +49,8 @@ TEST(leased_bucket, credit_is_at_least_one_and_none_while_denying) {
 }
 
 TEST(leased_bucket, peek_counts_demand_only_when_it_refuses) {
-  lease_pool pool("p", per_second(10, 1), shared_algorithm::token_bucket, 16);
+  lease_pool pool("p", per_second(10, 4), shared_algorithm::token_bucket, 16);
+  pool.set_share(0.25);  // a credit of 1
   leased_bucket cell(pool);
   EXPECT_TRUE(cell.peek(test::t0).allowed);
   EXPECT_EQ(cell.take_demand(), 0u);  // try_acquire follows an admitting peek and counts
@@ -58,6 +59,16 @@ TEST(leased_bucket, peek_counts_demand_only_when_it_refuses) {
   EXPECT_EQ(cell.take_demand(), 2u);
   cell.refund(test::t0);
   EXPECT_TRUE(cell.peek(test::t0).allowed);
+}
+
+TEST(leased_bucket, refusals_stop_counting_once_the_demand_reaches_the_burst) {
+  lease_pool pool("p", per_second(10, 3), shared_algorithm::token_bucket, 16);
+  pool.set_share(0.01);  // a credit of 1
+  leased_bucket cell(pool);
+  for (int i = 0; i < 10; ++i) cell.try_acquire(test::t0);
+  // Beyond the burst a larger lease could not be granted: a flood of
+  // refusals leaves the line unwritten.
+  EXPECT_EQ(cell.take_demand(), 3u);
 }
 
 TEST(leased_bucket, allow_mode_admits_beyond_the_allowance) {
