@@ -162,8 +162,10 @@ void cluster_node::stop() {
   auto done = net::co_spawn(
       io_,
       [this]() -> net::awaitable<void> {
-        for (auto& pool : pools_) pool->retired = true;
-        for (auto& pool : pools_) {
+        // A copy: the sync loop may erase from pools_ while this waits.
+        const auto pools = pools_;
+        for (const auto& pool : pools) pool->retired = true;
+        for (const auto& pool : pools) {
           if (!pool->busy) co_await sync_pool(pool, true);
         }
         co_await leave();
@@ -353,7 +355,9 @@ net::awaitable<bool> cluster_node::heartbeat() {
   }
   instances_.store(members->size(), std::memory_order_relaxed);
   if (metrics_ != nullptr) metrics_->set_instances(members->size());
-  for (auto& pool : pools_) {
+  // A copy: track() and the sync loop may change pools_ while a beat waits.
+  const auto pools = pools_;
+  for (const auto& pool : pools) {
     if (pool->retired) continue;
     pool->demand_per_second = static_cast<double>(pool->demand_since_beat) / std::max(elapsed, 1e-3);
     pool->demand_since_beat = 0;

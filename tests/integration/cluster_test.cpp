@@ -10,7 +10,15 @@
 //   admitted <= (burst + rate * t_max) * 1.01,  admitted >= (burst + rate * t_min) * 0.99.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -118,10 +126,102 @@ double percentile(std::vector<double> values, double p) {
   return values[static_cast<std::size_t>(p * static_cast<double>(values.size() - 1))];
 }
 
+// A TCP relay on 127.0.0.1 that holds every chunk `delay` before passing it
+// on, each way: a Redis 5 ms further away (issue 14 §5 "slow Redis").
+class delaying_relay {
+ public:
+  delaying_relay(std::uint16_t target, std::chrono::milliseconds delay) : target_(target), delay_(delay) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(listener_, 16) != 0) {
+      throw std::runtime_error("delaying_relay: cannot listen");
+    }
+    socklen_t length = sizeof address;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~delaying_relay() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    for (auto& pipe : pipes_) pipe.join();
+    for (int fd : sockets_) ::close(fd);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      address.sin_port = htons(target_);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      sockets_.push_back(client);
+      sockets_.push_back(server);
+      pipes_.emplace_back([this, client, server] { pass(client, server); });
+      pipes_.emplace_back([this, client, server] { pass(server, client); });
+    }
+  }
+  // Reads from `from` and writes each chunk to `to` once it is `delay_` old,
+  // keeping order; a second thread per direction would reorder nothing.
+  void pass(int from, int to) {
+    using clock = std::chrono::steady_clock;
+    std::deque<std::pair<clock::time_point, std::string>> due;
+    char buffer[16384];
+    while (!stopping_) {
+      int wait_ms = 50;
+      if (!due.empty()) {
+        wait_ms = static_cast<int>(std::max<long>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(due.front().first - clock::now()).count()));
+      }
+      pollfd readable{from, POLLIN, 0};
+      if (::poll(&readable, 1, wait_ms) > 0) {
+        const ssize_t n = ::read(from, buffer, sizeof buffer);
+        if (n <= 0) {
+          ::shutdown(to, SHUT_WR);
+          return;
+        }
+        due.emplace_back(clock::now() + delay_, std::string(buffer, static_cast<std::size_t>(n)));
+      }
+      while (!due.empty() && due.front().first <= clock::now()) {
+        const std::string& chunk = due.front().second;
+        if (::send(to, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) return;
+        due.pop_front();
+      }
+    }
+  }
+
+  std::uint16_t target_;
+  std::chrono::milliseconds delay_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> pipes_;
+  std::vector<int> sockets_;
+};
+
 class cluster_fixture {
  public:
   // `policy`: the rate_limits entry of the one route; three instances.
-  explicit cluster_fixture(const std::string& policy, const std::string& on_redis_down = "local") {
+  // `redis_port`: where the instances reach Redis (a relay in front of it,
+  // say); 0: the server itself.
+  explicit cluster_fixture(const std::string& policy, const std::string& on_redis_down = "local",
+                           std::function<std::uint16_t(std::uint16_t)> relay = nullptr) {
+    const std::uint16_t redis_port = relay ? relay(redis_.port()) : redis_.port();
     for (int i = 0; i < 3; ++i) {
       gateways_.push_back(start_bulwark(
           "workers: 1\n"
@@ -136,7 +236,7 @@ class cluster_fixture {
           "    upstream: demo\n"
           "    rate_limits:\n" + policy +
           "cluster:\n"
-          "  redis: {address: " + redis_.address() + "}\n"
+          "  redis: {address: 127.0.0.1:" + std::to_string(redis_port) + "}\n"
           "  on_redis_down: " + on_redis_down + "\n"
           "admin:\n"
           "  address: 127.0.0.1:0\n"));
@@ -148,6 +248,8 @@ class cluster_fixture {
     return gateways_[static_cast<std::size_t>(instance)].admin_port;
   }
   redis_server& redis() { return redis_; }
+  // SIGKILL: the instance dies with whatever its leases hold.
+  void kill_instance(int instance) { gateways_[static_cast<std::size_t>(instance)].proc.signal(SIGKILL); }
   // Every instance's log, for a failure message.
   std::string describe() const {
     std::string text;
@@ -313,6 +415,63 @@ TEST_P(ClusterFaults, AdmissionsStayBoundedAndSharedModeReturns) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, ClusterFaults,
                          ::testing::Values(redis_fault::kill, redis_fault::pause, redis_fault::restart_empty));
+
+// The sliding window shared: Redis counts each window, and the instances
+// lease from what is left of it. It admits about `count` per window (no
+// burst beyond the first window's count).
+TEST(ClusterSlidingWindow, ThreeInstancesAdmitTheWindowsCount) {
+  cluster_fixture cluster(
+      "      - {name: shared, key: global, rate: 100/s, algorithm: sliding_window, scope: cluster}\n");
+  const double rate = 100;
+  const auto load = cluster.run(2 * rate, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10));
+  EXPECT_EQ(load.other, 0);
+  EXPECT_LE(load.ok, (rate + rate * load.t_max()) * 1.01);
+  EXPECT_GE(load.ok, rate * load.t_min() * 0.97);
+  std::cout << "[ sliding window ] admitted " << load.ok << " of " << load.ok + load.refused << " over "
+            << load.t_min() << " s\n";
+}
+
+// Redis 5 ms away each way: no request waits on it (the latency of admitted
+// requests stays that of a local decision) and the limit still holds.
+TEST(ClusterSlowRedis, HotPathLatencyUnchangedAndAccuracyHolds) {
+  std::optional<delaying_relay> relay;
+  cluster_fixture cluster("      - {name: shared, key: global, rate: 100/s, burst: 20, scope: cluster}\n", "local",
+                          [&](std::uint16_t redis_port) {
+                            relay.emplace(redis_port, std::chrono::milliseconds(5));
+                            return relay->port();
+                          });
+  const double rate = 100;
+  const double burst = 20;
+  const auto load = cluster.run(2 * rate, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10));
+  EXPECT_EQ(load.other, 0);
+  EXPECT_LE(load.ok, (burst + rate * load.t_max()) * 1.01);
+  EXPECT_GE(load.ok, (burst + rate * load.t_min()) * 0.99);
+  // A round trip to this Redis takes over 10 ms: an admitted request that
+  // waited on one would show it.
+  EXPECT_LT(percentile(load.admitted_latency_ms, 0.99), 10.0);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster.cluster_status(i)["degraded"], false);
+  std::cout << "[ slow redis ] admitted " << load.ok << " of " << load.ok + load.refused << "; admitted p50/p99 "
+            << percentile(load.admitted_latency_ms, 0.5) << "/" << percentile(load.admitted_latency_ms, 0.99)
+            << " ms\n";
+}
+
+// An instance killed while its leases hold tokens: the shared bucket goes on
+// refilling, so the two left admit the full rate at once (docs/cluster.md:
+// the lease lifetime bound is the burst / rate it takes to refill).
+TEST(ClusterInstanceLoss, TheOthersRegainTheFullLimit) {
+  cluster_fixture cluster("      - {name: shared, key: global, rate: 100/s, burst: 20, scope: cluster}\n");
+  const double rate = 100;
+  // Instance 0 alone takes the whole limit for 3 s, then dies holding leases.
+  cluster.run(2 * rate, {1, 0, 0}, std::chrono::seconds(3));
+  cluster.kill_instance(0);
+  const auto load = cluster.run(2 * rate, {0, 0.5, 0.5}, std::chrono::seconds(5));
+  EXPECT_EQ(load.other, 0);
+  // The full rate for the two left (the dead one's tokens came back with the
+  // refill; its share goes to the others after three missed heartbeats).
+  EXPECT_GE(load.ok, rate * load.t_min() * 0.95);
+  EXPECT_LE(load.ok, (20 + rate * load.t_max()) * 1.01);
+  std::cout << "[ instance lost ] the two left admitted " << load.ok << " in " << load.t_min() << " s\n";
+}
 
 }  // namespace
 }  // namespace bulwark::test

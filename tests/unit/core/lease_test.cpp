@@ -189,6 +189,7 @@ TEST(leased_bucket, threads_never_admit_more_than_was_granted) {
   // of the credit or of a grant, whatever the interleaving (TSan: make tsan).
   lease_pool pool("p", per_second(1000, 50), shared_algorithm::token_bucket, 16);
   leased_bucket cell(pool);
+  std::int64_t granted = cell.allowance();  // the credit, read before any request
   std::atomic<bool> done{false};
   std::atomic<std::uint64_t> admitted{0};
   std::vector<std::thread> requests;
@@ -199,7 +200,6 @@ TEST(leased_bucket, threads_never_admit_more_than_was_granted) {
       }
     });
   }
-  std::int64_t granted = cell.allowance();  // the credit
   std::int64_t given_back = 0;
   std::optional<lease_ledger> ledger(std::in_place, cell);
   for (int sync = 0; sync < 2000; ++sync) {
