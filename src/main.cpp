@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "admin/admin_server.h"
+#include "cluster/key_store_factory.h"
 #include "config/loader.h"
 #include "core/units.h"
 #include "observe/log.h"
@@ -116,9 +117,11 @@ int run(const std::string& path, const std::string& drain_timeout) {
   return serve(gateway, main_io);
 }
 
-// `bulwark keys ...`: the database comes from --db, or from the config file's
-// auth.api_keys.db (which the loader resolves against the file's directory, so
-// `keys -c` and `run -c` open the same file from any working directory).
+// `bulwark keys ...`: the store comes from --db (a SQLite file), or from the
+// config file's auth.api_keys: the file auth.api_keys.db (which the loader
+// resolves against the file's directory, so `keys -c` and `run -c` open the
+// same file from any working directory), or with store: redis the cluster's
+// Redis, which every instance reads (a change applies everywhere within ~1 s).
 int keys(store::keys_cli_options options, const std::string& keys_config) {
   const auto verb = store::to_string(options.action);
   if (!options.db_path.empty() && !keys_config.empty()) {
@@ -136,7 +139,10 @@ int keys(store::keys_cli_options options, const std::string& keys_config) {
                 << " has no auth.api_keys section; add one or pass --db\n";
       return 2;
     }
-    options.db_path = loaded.config->auth.api_keys->db;
+    const auto config = loaded.config;
+    return store::run_keys_command(
+        options, [config] { return cluster::open_key_store(*config); }, std::cout, std::cerr,
+        std::chrono::system_clock::now());
   }
   return store::run_keys_command(options, std::cout, std::cerr, std::chrono::system_clock::now());
 }

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/key_store_factory.h"
 #include "http/problem.h"
 #include "observe/log.h"
 #include "policy/auth/credentials.h"
@@ -29,6 +30,7 @@ unsigned status_of(store::store_errc code) {
     case store::store_errc::not_found: return 404;
     case store::store_errc::conflict: return 409;
     case store::store_errc::database: return 500;
+    case store::store_errc::unavailable: return 503;
   }
   return 500;
 }
@@ -46,7 +48,7 @@ std::optional<json> parse_body(std::string_view body) {
   return parsed;
 }
 
-// The store and, when the gateway runs with this file, its live key source.
+// The store and, when the gateway runs with it, its live key source.
 struct key_access {
   std::shared_ptr<store::key_store> store;
   std::shared_ptr<policy::auth::api_key_source> source;
@@ -57,7 +59,7 @@ struct key_access {
     if (auto refreshed = source->cache()->refresh(); !refreshed.ok()) {
       // The watcher's next poll retries; the change itself is committed.
       observe::log(observe::log_level::error, "api key cache refresh failed",
-                   {{"db", source->db_path()}, {"error", refreshed.error.message}});
+                   {{"store", source->name()}, {"error", refreshed.error.message}});
     }
   }
 };
@@ -105,12 +107,13 @@ admin_response handle_keys(std::string_view method, std::string_view path, std::
     }
   }
 
-  const std::string& db = config->auth.api_keys->db;
+  // The running gateway's store (SQLite or the cluster's Redis), or one
+  // opened for this request when no snapshot holds it.
   key_access access;
-  access.source = policy::auth::find_api_key_source(db);
+  access.source = policy::auth::find_api_key_source(policy::auth::key_store_name(*config));
   if (access.source) access.store = access.source->store();
   if (!access.store) {
-    auto opened = store::key_store::open(db);
+    auto opened = cluster::open_key_store(*config);
     if (!opened.ok()) return store_failure(opened.error);
     access.store = std::move(*opened.value);
   }

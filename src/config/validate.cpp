@@ -294,13 +294,7 @@ void check_rate_limit_scopes(const route& r, const std::string& path, bool clust
 // an SQLite file beside it would be a second store that nothing reads.
 void check_key_store(const gateway_config& config, yaml_reader& in) {
   if (!config.auth.api_keys || config.auth.api_keys->store != key_store_kind::redis) return;
-  if (!config.cluster) {
-    in.fail("auth.api_keys.store", "store redis needs a cluster: section (Redis)");
-  } else {
-    // Designed (docs/cluster.md) but not built: refused rather than silently
-    // kept in SQLite.
-    in.fail("auth.api_keys.store", "not supported yet: API keys in Redis come in a later version");
-  }
+  if (!config.cluster) in.fail("auth.api_keys.store", "store redis needs a cluster: section (Redis)");
   const std::string db = "auth.api_keys.db";
   if (!in.written(db).empty() && !in.failed(db))
     in.fail(db, "db is the SQLite file; store: redis keeps keys in the cluster's Redis");

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "observe/log.h"
+#include "policy/auth/credentials.h"
 #include "proxy/acceptor.h"
 #include "proxy/endpoint_health.h"
 #include "proxy/health_checker.h"
@@ -382,6 +383,34 @@ std::vector<std::string> gateway::not_ready_reasons() const {
   return reasons;
 }
 
+namespace {
+
+// `api_keys` in /admin/status: where the keys come from and whether what the
+// gateway verifies against is current. `stale`: the store could not be read
+// at the last poll (Redis down), so keys are checked against the snapshot
+// read before `since`; `store_lost`: the store came back empty and the
+// snapshot was kept (store/api_key_watcher.h).
+nlohmann::json api_keys_status(const config::gateway_config& config) {
+  using nlohmann::json;
+  if (!config.auth.api_keys) return nullptr;
+  const auto source = policy::auth::find_api_key_source(policy::auth::key_store_name(config));
+  if (!source || !source->store()) return nullptr;
+  const auto watched = source->status();
+  const auto time_or_null = [](const std::optional<store::wall_time>& t) -> json {
+    return t ? json(store::format_time(*t)) : json(nullptr);
+  };
+  return {{"store", source->store()->kind()},
+          {"location", source->store()->location()},
+          {"keys", source->cache()->size()},
+          {"stale", watched.stale},
+          {"since", time_or_null(watched.stale_since)},
+          {"error", watched.error.empty() ? json(nullptr) : json(watched.error)},
+          {"store_lost", watched.store_lost},
+          {"last_refresh", time_or_null(watched.last_refresh)}};
+}
+
+}  // namespace
+
 nlohmann::json gateway::status() const {
   using nlohmann::json;
   json listeners = json::array();
@@ -435,7 +464,8 @@ nlohmann::json gateway::status() const {
           {"listeners", listeners},
           {"upstreams", upstreams},
           {"routes", routes},
-          {"cluster", cluster_ ? cluster_->status() : json(nullptr)}};
+          {"cluster", cluster_ ? cluster_->status() : json(nullptr)},
+          {"api_keys", api_keys_status(*config_)}};
 }
 
 }  // namespace bulwark::proxy

@@ -1,5 +1,6 @@
 #include "proxy/pipeline.h"
 
+#include "cluster/key_store_factory.h"
 #include "policy/auth/auth_phase.h"
 #include "policy/fault/fault_phase.h"
 #include "policy/ratelimit/ratelimit_phase.h"
@@ -19,7 +20,8 @@ pipeline::pipeline(std::shared_ptr<const config::gateway_config> config,
   }
   phases_.push_back(std::make_unique<request_id_phase>(config_->observe.request_id_header));
   phases_.push_back(std::make_unique<route_phase>(config_->routes));
-  phases_.push_back(std::make_unique<policy::auth::auth_phase>(*config_, build));
+  // The key store may be the cluster's Redis: the factory that knows it is cluster mode's.
+  phases_.push_back(std::make_unique<policy::auth::auth_phase>(*config_, build, cluster::open_key_store));
   phases_.push_back(std::make_unique<policy::ratelimit::ratelimit_phase>(*config_, build));
   // Last, right before the upstream, so that auth and limits see injected faults' requests.
   phases_.push_back(std::make_unique<policy::fault_phase>());

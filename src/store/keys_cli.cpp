@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 
-#include "store/key_store.h"
 #include "store/keys_json.h"
+#include "store/sqlite_key_store.h"
 
 namespace bulwark::store {
 namespace {
@@ -69,6 +69,20 @@ std::string_view to_string(keys_action action) {
 }
 
 int run_keys_command(const keys_cli_options& options, std::ostream& out, std::ostream& err, wall_time now) {
+  const auto open_file = [&options]() -> outcome<std::shared_ptr<key_store>> {
+    if (options.db_path.empty()) {
+      return outcome<std::shared_ptr<key_store>>::failure(store_errc::invalid_argument,
+                                                          "no database: pass --db PATH or -c CONFIG");
+    }
+    auto opened = sqlite_key_store::open(options.db_path);
+    if (!opened.ok()) return outcome<std::shared_ptr<key_store>>::failure(opened.error);
+    return outcome<std::shared_ptr<key_store>>::success(std::move(*opened.value));
+  };
+  return run_keys_command(options, open_file, out, err, now);
+}
+
+int run_keys_command(const keys_cli_options& options, const key_store_opener& open, std::ostream& out,
+                     std::ostream& err, wall_time now) {
   const auto action = options.action;
   const auto invalid = [&](std::string message) {
     return fail(err, action, store_error{store_errc::invalid_argument, std::move(message)});
@@ -107,9 +121,7 @@ int run_keys_command(const keys_cli_options& options, std::ostream& out, std::os
       rotate.expires_in = *parsed.value;
     }
   }
-  if (options.db_path.empty()) return invalid("no database: pass --db PATH or -c CONFIG");
-
-  auto opened = key_store::open(options.db_path);
+  auto opened = open();
   if (!opened.ok()) return fail(err, action, opened.error);
   auto& store = **opened.value;
 

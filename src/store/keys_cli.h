@@ -9,14 +9,17 @@
 //     --json {"keys":[...]}. Never a secret or a hash.
 //   revoke: "revoked ID" or, with --json, the key's record.
 // Exit status: 0 done; 1 the store refused (unknown id, revoked key, database
-// error); 2 a bad argument. Errors go to stderr as "bulwark keys VERB: message".
+// error, Redis unreachable); 2 a bad argument. Errors go to stderr as "bulwark keys VERB: message".
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 
 #include "store/api_key.h"
+#include "store/key_store.h"
 
 namespace bulwark::store {
 
@@ -24,7 +27,7 @@ enum class keys_action { create, list, revoke, rotate };
 
 struct keys_cli_options {
   keys_action action = keys_action::list;
-  std::string db_path;  // resolved by the caller from --db or -c CONFIG
+  std::string db_path;  // resolved by the caller from --db or -c CONFIG (SQLite)
   bool json = false;
   // create
   std::string name;
@@ -36,6 +39,14 @@ struct keys_cli_options {
   std::string grace = "24h";
 };
 
+// Opens the store the command works on, once every argument was checked (a
+// typo must not create an empty database, or reach Redis).
+using key_store_opener = std::function<outcome<std::shared_ptr<key_store>>()>;
+
+// With the store `open` returns (main.cpp: the configuration's, SQLite or Redis).
+int run_keys_command(const keys_cli_options& options, const key_store_opener& open, std::ostream& out,
+                     std::ostream& err, wall_time now);
+// With the SQLite file options.db_path (--db).
 int run_keys_command(const keys_cli_options& options, std::ostream& out, std::ostream& err, wall_time now);
 
 std::string_view to_string(keys_action action);

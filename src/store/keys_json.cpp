@@ -21,6 +21,7 @@ std::string_view to_string(store_errc code) {
     case store_errc::not_found: return "not_found";
     case store_errc::conflict: return "conflict";
     case store_errc::database: return "database";
+    case store_errc::unavailable: return "unavailable";
   }
   return "database";
 }

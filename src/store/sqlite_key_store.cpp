@@ -1,4 +1,4 @@
-#include "store/key_store.h"
+#include "store/sqlite_key_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,7 +35,7 @@ constexpr const char* migrations[] = {
     "  replaced_by TEXT"
     ");",
 };
-static_assert(std::size(migrations) == key_store::schema_version);
+static_assert(std::size(migrations) == sqlite_key_store::schema_version);
 
 constexpr int busy_timeout_ms = 10'000;
 
@@ -63,14 +63,14 @@ std::optional<std::int64_t> optional_ms(const std::optional<wall_time>& t) {
   return to_unix_ms(*t);
 }
 
-std::string id_error() {
-  // The argument is not echoed: it might be a whole key pasted by mistake.
-  return "not a key id: expected the 12 characters (a-z, 2-7) that `bulwark keys list` shows";
+std::string signature_text(const file_signature& s) {
+  return std::to_string(s.inode) + "/" + std::to_string(s.size) + "/" + std::to_string(s.mtime_ns);
 }
 
 }  // namespace
 
-struct key_store::impl {
+
+struct sqlite_key_store::impl {
   sqlite::connection db;
 
   store_error db_error(std::string_view what) const {
@@ -147,28 +147,13 @@ struct key_store::impl {
   }
 };
 
-std::string check_request(const new_key_request& request) {
-  if (auto error = check_name(request.name); !error.empty()) return "name: " + error;
-  if (auto error = check_scopes(request.scopes); !error.empty()) return "scopes: " + error;
-  if (request.rate) {
-    const auto rate = core::parse_rate(*request.rate);
-    if (!rate.ok()) {
-      std::string message = "rate: ";
-      message.append(rate.error).append(" (got ").append(*request.rate).append(")");
-      return message;
-    }
-  }
-  if (request.expires_in && request.expires_in->count() <= 0) return "expires: must be more than 0";
-  return {};
-}
-
-key_store::key_store(std::string path, std::unique_ptr<impl> impl)
+sqlite_key_store::sqlite_key_store(std::string path, std::unique_ptr<impl> impl)
     : path_(std::move(path)), impl_(std::move(impl)) {}
 
-key_store::~key_store() = default;
+sqlite_key_store::~sqlite_key_store() = default;
 
-outcome<std::shared_ptr<key_store>> key_store::open(const std::string& path) {
-  using result = outcome<std::shared_ptr<key_store>>;
+outcome<std::shared_ptr<sqlite_key_store>> sqlite_key_store::open(const std::string& path) {
+  using result = outcome<std::shared_ptr<sqlite_key_store>>;
   if (path.empty()) return result::failure(store_errc::invalid_argument, "the database path is empty");
   const std::filesystem::path file(path);
   if (file.has_parent_path()) {
@@ -241,10 +226,10 @@ outcome<std::shared_ptr<key_store>> key_store::open(const std::string& path) {
     }
     if (!tx.commit()) return result::failure(state->db_error("committing the migration of " + path));
   }
-  return result::success(std::shared_ptr<key_store>(new key_store(path, std::move(state))));
+  return result::success(std::shared_ptr<sqlite_key_store>(new sqlite_key_store(path, std::move(state))));
 }
 
-outcome<issued_key> key_store::create(const new_key_request& request, wall_time now) {
+outcome<issued_key> sqlite_key_store::create(const new_key_request& request, wall_time now) {
   if (auto error = check_request(request); !error.empty()) {
     return outcome<issued_key>::failure(store_errc::invalid_argument, std::move(error));
   }
@@ -254,7 +239,7 @@ outcome<issued_key> key_store::create(const new_key_request& request, wall_time 
   return impl_->insert(request.name, request.scopes, request.rate, expires_at, now);
 }
 
-outcome<std::vector<key_record>> key_store::list() {
+outcome<std::vector<key_record>> sqlite_key_store::list() {
   using result = outcome<std::vector<key_record>>;
   std::lock_guard lock(mutex_);
   std::string sql = "SELECT ";
@@ -268,7 +253,7 @@ outcome<std::vector<key_record>> key_store::list() {
   return result::success(std::move(records));
 }
 
-outcome<key_record> key_store::get(std::string_view id) {
+outcome<key_record> sqlite_key_store::get(std::string_view id) {
   if (!is_valid_key_id(id)) return outcome<key_record>::failure(store_errc::invalid_argument, id_error());
   std::lock_guard lock(mutex_);
   auto record = impl_->find(id);
@@ -278,7 +263,7 @@ outcome<key_record> key_store::get(std::string_view id) {
   return outcome<key_record>::success(std::move(*record));
 }
 
-outcome<key_record> key_store::revoke(std::string_view id, wall_time now) {
+outcome<key_record> sqlite_key_store::revoke(std::string_view id, wall_time now) {
   using result = outcome<key_record>;
   if (!is_valid_key_id(id)) return result::failure(store_errc::invalid_argument, id_error());
   std::lock_guard lock(mutex_);
@@ -298,40 +283,21 @@ outcome<key_record> key_store::revoke(std::string_view id, wall_time now) {
   return result::success(std::move(*record));
 }
 
-outcome<issued_key> key_store::rotate(const rotate_request& request, wall_time now) {
+outcome<issued_key> sqlite_key_store::rotate(const rotate_request& request, wall_time now) {
   using result = outcome<issued_key>;
-  if (!is_valid_key_id(request.id)) return result::failure(store_errc::invalid_argument, id_error());
-  if (request.grace.count() < 0) return result::failure(store_errc::invalid_argument, "grace: must not be negative");
-  if (request.expires_in && request.expires_in->count() <= 0) {
-    return result::failure(store_errc::invalid_argument, "expires: must be more than 0");
-  }
+  if (auto error = check_rotate_request(request); !error.message.empty()) return result::failure(std::move(error));
   std::lock_guard lock(mutex_);
   impl::transaction tx(impl_->db);
   if (!tx.begun()) return result::failure(impl_->db_error("rotating a key"));
   auto old = impl_->find(request.id);
   if (!old) return result::failure(store_errc::not_found, "no key with id " + request.id);
-  switch (old->state(now)) {
-    case key_state::revoked:
-      return result::failure(store_errc::conflict, "key " + request.id + " is revoked; create a new key instead");
-    case key_state::expired:
-      return result::failure(store_errc::conflict, "key " + request.id + " has expired; create a new key instead");
-    case key_state::rotating:
-      return result::failure(store_errc::conflict,
-                             "key " + request.id + " was already rotated to " + *old->replaced_by);
-    case key_state::active:
-      break;
-  }
-  std::optional<wall_time> new_expiry;
-  if (request.expires_in) {
-    new_expiry = now + *request.expires_in;
-  } else if (old->expires_at) {
-    new_expiry = now + (*old->expires_at - old->created_at);
-  }
+  const auto plan = plan_rotation(*old, request, now);
+  if (!plan.ok()) return result::failure(plan.error);
+  const auto new_expiry = plan.value->new_expiry;
   auto issued = impl_->insert(old->name, old->scopes, old->rate, new_expiry, now);
   if (!issued.ok()) return issued;
 
-  const wall_time grace_end = now + request.grace;
-  const wall_time old_expiry = old->expires_at ? std::min(*old->expires_at, grace_end) : grace_end;
+  const wall_time old_expiry = plan.value->old_expiry;
   {
     sqlite::statement update(impl_->db, "UPDATE api_keys SET expires_at = ?1, replaced_by = ?2 WHERE id = ?3");
     if (!update.ok()) return result::failure(impl_->db_error("rotating a key"));
@@ -345,7 +311,7 @@ outcome<issued_key> key_store::rotate(const rotate_request& request, wall_time n
   return issued;
 }
 
-outcome<std::vector<key_entry>> key_store::load_entries() {
+outcome<std::vector<key_entry>> sqlite_key_store::load_entries() {
   using result = outcome<std::vector<key_entry>>;
   std::lock_guard lock(mutex_);
   sqlite::statement select(impl_->db,
@@ -372,7 +338,7 @@ outcome<std::vector<key_entry>> key_store::load_entries() {
   return result::success(std::move(entries));
 }
 
-outcome<std::size_t> key_store::record_last_used(const std::vector<std::pair<std::string, wall_time>>& uses) {
+outcome<std::size_t> sqlite_key_store::record_last_used(const std::vector<std::pair<std::string, wall_time>>& uses) {
   using result = outcome<std::size_t>;
   if (uses.empty()) return result::success(0);
   std::lock_guard lock(mutex_);
@@ -393,7 +359,7 @@ outcome<std::size_t> key_store::record_last_used(const std::vector<std::pair<std
   return result::success(updated);
 }
 
-outcome<std::int64_t> key_store::data_version() {
+outcome<std::int64_t> sqlite_key_store::data_version() {
   using result = outcome<std::int64_t>;
   std::lock_guard lock(mutex_);
   sqlite::statement pragma(impl_->db, "PRAGMA data_version");
@@ -401,14 +367,28 @@ outcome<std::int64_t> key_store::data_version() {
   return result::success(pragma.integer(0));
 }
 
-file_signature key_store::signature() const {
+outcome<store_version> sqlite_key_store::version() {
+  const auto data = data_version();
+  if (!data.ok()) return outcome<store_version>::failure(data.error);
+  store_version seen;
+  seen.token = std::to_string(*data.value) + "|" + signature_text(signature());
+  return outcome<store_version>::success(std::move(seen));
+}
+
+store_version sqlite_key_store::after_own_write(const store_version& seen) {
+  store_version next = seen;
+  next.token = seen.token.substr(0, seen.token.find('|')) + "|" + signature_text(signature());
+  return next;
+}
+
+file_signature sqlite_key_store::signature() const {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) return {};
   return file_signature{static_cast<std::uint64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
                         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-int key_store::user_version_for_test() {
+int sqlite_key_store::user_version_for_test() {
   std::lock_guard lock(mutex_);
   sqlite::statement pragma(impl_->db, "PRAGMA user_version");
   if (!pragma.ok() || pragma.step() != SQLITE_ROW) return -1;

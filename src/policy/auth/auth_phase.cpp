@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "http/strings.h"
+#include "observe/log.h"
 
 namespace bulwark::policy::auth {
 namespace {
@@ -97,30 +98,54 @@ http::local_response refusal(unsigned status, std::string_view detail,
 
 }  // namespace
 
-auth_phase::auth_phase(const config::gateway_config& config, phase::phase_build_context& build) {
+auth_phase::auth_phase(const config::gateway_config& config, phase::phase_build_context& build,
+                       const key_store_opener& open_store) {
   prepare_routes(config);
   if (const auto& keys = config.auth.api_keys) {
     api_key_header_ = keys->header;
     bool opened_now = false;
     std::string error;
-    // Keyed by the file alone: a change of `header` keeps the cache and its watcher.
+    const std::string name = key_store_name(config);
+    // Keyed by the store alone: a change of `header` keeps the cache and its
+    // watcher; a change of the Redis settings opens the store afresh.
+    struct store_settings {
+      std::string name;
+      std::optional<config::redis_settings> redis;
+      bool operator==(const store_settings&) const = default;
+    };
+    store_settings settings{name, std::nullopt};
+    if (keys->store == config::key_store_kind::redis && config.cluster) settings.redis = config.cluster->redis;
     api_keys_ = build.states.obtain<api_key_source>(
-        "api_keys", keys->db, keys->db, [&]() -> std::shared_ptr<api_key_source> {
+        "api_keys", name, settings, [&]() -> std::shared_ptr<api_key_source> {
           opened_now = true;
-          auto opened = api_key_source::open(keys->db);
+          auto store = open_store(config);
+          if (!store.ok()) {
+            error = std::move(store.error.message);
+            return nullptr;
+          }
+          auto opened = api_key_source::open(std::move(*store.value), name);
           error = std::move(opened.error);
           return std::move(opened.source);
         });
     if (api_keys_ && !opened_now) {
-      // Kept from the previous snapshot: a reload re-reads the file at once
+      // Kept from the previous snapshot: a reload re-reads the store at once
       // rather than waiting for the watcher.
       if (auto refreshed = api_keys_->cache()->refresh(); !refreshed.ok()) {
-        error = std::move(refreshed.error.message);
+        if (refreshed.error.code == store::store_errc::unavailable) {
+          // Redis down: the reload goes on with the snapshot the cache holds,
+          // as every request does meanwhile (no lockout); the watcher says so.
+          observe::log(observe::log_level::warn, "api keys not re-read on reload; serving the last snapshot",
+                       {{"store", name}, {"error", refreshed.error.message}});
+        } else {
+          error = std::move(refreshed.error.message);
+        }
       }
     }
     if (!api_keys_ || !error.empty()) {
-      std::string problem = "auth.api_keys.db: ";
-      problem += keys->db;
+      std::string problem =
+          keys->store == config::key_store_kind::redis ? "auth.api_keys.store: redis " : "auth.api_keys.db: ";
+      problem += keys->store == config::key_store_kind::redis ? name.substr(std::string_view("redis://").size())
+                                                               : keys->db;
       problem += ": ";
       problem += error.empty() ? std::string("cannot be opened") : error;
       build.problems.push_back(std::move(problem));

@@ -53,7 +53,10 @@ class auth_phase final : public phase::request_phase {
   // carried state, loading the keys once and re-reading the JWKS file (a
   // configuration reload re-reads it); what cannot be opened goes to
   // build.problems ("auth.api_keys.db: ...", "auth.jwt.jwks_file: ...").
-  auth_phase(const config::gateway_config& config, phase::phase_build_context& build);
+  // `open_store` opens the key store the configuration names (the gateway
+  // passes cluster::open_key_store, which knows Redis too).
+  auth_phase(const config::gateway_config& config, phase::phase_build_context& build,
+             const key_store_opener& open_store = open_sqlite_key_store);
   // With sources made by hand (unit tests); either may be null.
   auth_phase(const config::gateway_config& config, std::shared_ptr<api_key_source> api_keys,
              std::shared_ptr<jwks_source> jwks);

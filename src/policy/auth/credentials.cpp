@@ -3,22 +3,23 @@
 #include <map>
 
 #include "observe/log.h"
+#include "store/sqlite_key_store.h"
 
 namespace bulwark::policy::auth {
 namespace {
 
-// Live key sources by database path. Weak: the registry never keeps a source
+// Live key sources by store name. Weak: the registry never keeps a source
 // (and its watcher thread) alive; entries whose source is gone are pruned on
 // every access. Two sources for one path exist only for a moment (two
 // gateways in one test process, say); the admin API refreshes the newest.
 struct source_registry {
   std::mutex mutex;
-  std::map<std::string, std::vector<std::weak_ptr<api_key_source>>> by_path;
+  std::map<std::string, std::vector<std::weak_ptr<api_key_source>>> by_name;
 
   void prune_locked() {
-    for (auto it = by_path.begin(); it != by_path.end();) {
+    for (auto it = by_name.begin(); it != by_name.end();) {
       std::erase_if(it->second, [](const auto& weak) { return weak.expired(); });
-      it = it->second.empty() ? by_path.erase(it) : std::next(it);
+      it = it->second.empty() ? by_name.erase(it) : std::next(it);
     }
   }
 };
@@ -30,6 +31,26 @@ source_registry& registry() {
 
 }  // namespace
 
+store::outcome<std::shared_ptr<store::key_store>> open_sqlite_key_store(const config::gateway_config& config) {
+  using result = store::outcome<std::shared_ptr<store::key_store>>;
+  const auto& keys = config.auth.api_keys;
+  if (!keys) return result::failure(store::store_errc::invalid_argument, "the configuration has no auth.api_keys");
+  if (keys->store != config::key_store_kind::sqlite) {
+    return result::failure(store::store_errc::invalid_argument, "only the SQLite key store can be opened here");
+  }
+  auto opened = store::sqlite_key_store::open(keys->db);
+  if (!opened.ok()) return result::failure(opened.error);
+  return result::success(std::move(*opened.value));
+}
+
+std::string key_store_name(const config::gateway_config& config) {
+  const auto& keys = config.auth.api_keys;
+  if (!keys) return {};
+  if (keys->store == config::key_store_kind::sqlite || !config.cluster) return keys->db;
+  const auto& redis = config.cluster->redis;
+  return "redis://" + redis.endpoint.text() + "/" + std::to_string(redis.db);
+}
+
 api_key_source::api_key_source(std::shared_ptr<store::api_key_cache> cache)
     : cache_(std::move(cache)) {}
 
@@ -38,15 +59,18 @@ api_key_source::~api_key_source() {
   watcher_.reset();
 }
 
-api_key_source::open_result api_key_source::open(const std::string& db_path, bool watch) {
-  auto opened = store::key_store::open(db_path);
-  if (!opened.ok()) return {nullptr, opened.error.message};
-  auto cache = std::make_shared<store::api_key_cache>(*opened.value);
+store::watcher_status api_key_source::status() const {
+  return watcher_ ? watcher_->status() : store::watcher_status{};
+}
+
+api_key_source::open_result api_key_source::open(std::shared_ptr<store::key_store> key_store, std::string name,
+                                                 bool watch) {
+  auto cache = std::make_shared<store::api_key_cache>(std::move(key_store));
   // Loaded once here, so the first request after start or reload already sees
   // every key; from then on the watcher refreshes in the background.
   if (auto loaded = cache->refresh(); !loaded.ok()) return {nullptr, loaded.error.message};
   auto source = std::make_shared<api_key_source>(cache);
-  source->db_path_ = db_path;
+  source->name_ = name;
   if (watch) {
     source->watcher_ = std::make_unique<store::api_key_watcher>(cache);
     source->watcher_->start();
@@ -54,16 +78,16 @@ api_key_source::open_result api_key_source::open(const std::string& db_path, boo
   auto& shared = registry();
   std::lock_guard lock(shared.mutex);
   shared.prune_locked();
-  shared.by_path[db_path].push_back(source);
+  shared.by_name[name].push_back(source);
   return {source, {}};
 }
 
-std::shared_ptr<api_key_source> find_api_key_source(const std::string& db_path) {
+std::shared_ptr<api_key_source> find_api_key_source(const std::string& name) {
   auto& shared = registry();
   std::lock_guard lock(shared.mutex);
   shared.prune_locked();
-  const auto found = shared.by_path.find(db_path);
-  if (found == shared.by_path.end()) return nullptr;
+  const auto found = shared.by_name.find(name);
+  if (found == shared.by_name.end()) return nullptr;
   for (auto it = found->second.rbegin(); it != found->second.rend(); ++it) {
     if (auto source = it->lock()) return source;
   }

@@ -1,7 +1,8 @@
 // What the auth phase verifies credentials against, kept across configuration
 // snapshots (carried state, phase/carried_state.h): the API-key cache with the
-// thread that keeps it in step with its SQLite file, and the JWKS file with
-// the thread that re-reads it when it changes.
+// thread that keeps it in step with its store (the SQLite file, or the
+// cluster's Redis), and the JWKS file with the thread that re-reads it when it
+// changes.
 //
 // Both are built on the main thread while a pipeline is built and shared by
 // every snapshot that names the same file; their threads stop in their
@@ -12,29 +13,45 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "config/config.h"
 #include "policy/auth/jwks.h"
 #include "store/api_key_cache.h"
 #include "store/api_key_watcher.h"
 
 namespace bulwark::policy::auth {
 
-// The API keys of one `auth.api_keys.db`: a cache loaded from the store and a
-// watcher that refreshes it (CLI changes apply within about a second).
+// Opens the key store a configuration names. The gateway's is
+// cluster::open_key_store (SQLite or Redis), handed down by the pipeline:
+// src/policy does not depend on src/cluster.
+using key_store_opener =
+    std::function<store::outcome<std::shared_ptr<store::key_store>>(const config::gateway_config&)>;
+// SQLite only (auth.api_keys.db): the opener when none is given (unit tests).
+store::outcome<std::shared_ptr<store::key_store>> open_sqlite_key_store(const config::gateway_config& config);
+
+// What a key store is known by, the same in every snapshot that uses it: the
+// SQLite file's path, or `redis://host:port/db`. Keys the registry below and
+// the carried state.
+std::string key_store_name(const config::gateway_config& config);
+
+// The API keys of one store: a cache loaded from the store and a watcher that
+// refreshes it (changes by the CLI or another instance apply within about a
+// second).
 class api_key_source {
  public:
   struct open_result {
     std::shared_ptr<api_key_source> source;  // null when `error` is set
     std::string error;
   };
-  // Opens (creating if need be) the store, loads the cache once and, when
-  // `watch`, starts the watcher thread. Waits on SQLite: main thread only.
-  static open_result open(const std::string& db_path, bool watch = true);
+  // Loads the cache once from `store` (known as `name`) and, when `watch`,
+  // starts the watcher thread. Waits on the store: main thread only.
+  static open_result open(std::shared_ptr<store::key_store> store, std::string name, bool watch = true);
 
   // A source around a cache filled by hand (tests); nothing is watched.
   explicit api_key_source(std::shared_ptr<store::api_key_cache> cache);
@@ -45,19 +62,23 @@ class api_key_source {
   const std::shared_ptr<store::api_key_cache>& cache() const { return cache_; }
   // The store the cache reads from; null for a hand-filled cache.
   const std::shared_ptr<store::key_store>& store() const { return cache_->store(); }
-  const std::string& db_path() const { return db_path_; }
+  // key_store_name() of its store.
+  const std::string& name() const { return name_; }
+  // The watcher's view (stale, lost, last refresh); all false for a source
+  // without a watcher.
+  store::watcher_status status() const;
 
  private:
-  std::string db_path_;
+  std::string name_;
   std::shared_ptr<store::api_key_cache> cache_;
   std::unique_ptr<store::api_key_watcher> watcher_;
 };
 
-// The running gateway's key source for `db_path` (as resolved by the config
-// loader), or null when no live snapshot uses that file. This is how the admin
+// The running gateway's key source for the store `name` (key_store_name), or
+// null when no live snapshot uses that store. This is how the admin
 // API reaches the cache to refresh it at once after a change, without the
 // gateway handing the object around. Safe from any thread.
-std::shared_ptr<api_key_source> find_api_key_source(const std::string& db_path);
+std::shared_ptr<api_key_source> find_api_key_source(const std::string& name);
 
 // A JWKS file and, optionally, a thread that polls it for changes.
 class jwks_source {

@@ -240,10 +240,12 @@ TEST(cluster_config, key_store_is_sqlite_by_default) {
   EXPECT_EQ(written->auth.api_keys->db, "keys.db");
 }
 
-TEST(cluster_config, key_store_in_the_cluster_redis_is_not_built_yet) {
-  EXPECT_THAT(errors_with_section("auth: {api_keys: {store: redis, header: X-Key}}\ncluster: {}\n"),
-              ElementsAre("test.yaml:10:26: auth.api_keys.store: not supported yet: API keys in "
-                          "Redis come in a later version (got redis)"));
+TEST(cluster_config, key_store_in_the_cluster_redis) {
+  const auto config = load_with_section("auth: {api_keys: {store: redis, header: X-Key}}\ncluster: {}\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->auth.api_keys->store, key_store_kind::redis);
+  EXPECT_EQ(config->auth.api_keys->header, "X-Key");
+  ASSERT_TRUE(config->cluster);
 }
 
 TEST(cluster_config, key_store_errors) {
@@ -255,9 +257,7 @@ TEST(cluster_config, key_store_errors) {
                           "section (Redis) (got redis)"));
   EXPECT_THAT(
       errors_with_section("auth:\n  api_keys: {store: redis, db: ./data/keys.db}\ncluster: {}\n"),
-      ElementsAre("test.yaml:11:21: auth.api_keys.store: not supported yet: API keys in Redis "
-                  "come in a later version (got redis)",
-                  "test.yaml:11:32: auth.api_keys.db: db is the SQLite file; store: redis "
+      ElementsAre("test.yaml:11:32: auth.api_keys.db: db is the SQLite file; store: redis "
                   "keeps keys in the cluster's Redis (got ./data/keys.db)"));
   // Without a cluster section both are wrong; a db refused on its own is not reported twice.
   EXPECT_THAT(errors_with_section("auth:\n  api_keys: {db: keys.db, store: redis}\n"),
@@ -266,9 +266,7 @@ TEST(cluster_config, key_store_errors) {
                           "test.yaml:11:34: auth.api_keys.store: store redis needs a cluster: "
                           "section (Redis) (got redis)"));
   EXPECT_THAT(errors_with_section("auth: {api_keys: {store: redis, db: \"\"}}\ncluster: {}\n"),
-              ElementsAre("test.yaml:10:26: auth.api_keys.store: not supported yet: API keys in "
-                          "Redis come in a later version (got redis)",
-                          "test.yaml:10:37: auth.api_keys.db: must not be empty"));
+              ElementsAre("test.yaml:10:37: auth.api_keys.db: must not be empty"));
 }
 
 }  // namespace

@@ -27,8 +27,8 @@ using test::t0;
 
 const core::time_point steady0{std::chrono::seconds(1'000'000)};
 
-std::shared_ptr<key_store> open_or_die(const std::string& path) {
-  auto opened = key_store::open(path);
+std::shared_ptr<sqlite_key_store> open_or_die(const std::string& path) {
+  auto opened = sqlite_key_store::open(path);
   if (!opened.ok()) throw std::runtime_error(opened.error.message);
   return *opened.value;
 }
@@ -85,7 +85,7 @@ class other_process {
         continue;
       }
       std::string answer = "error";
-      auto opened = key_store::open(path);  // a fresh connection per command, as the CLI
+      auto opened = sqlite_key_store::open(path);  // a fresh connection per command, as the CLI
       if (opened.ok()) {
         auto& store = **opened.value;
         if (line.rfind("create ", 0) == 0) {
@@ -110,7 +110,7 @@ class ApiKeyCache : public ::testing::Test {
  protected:
   test::temp_dir dir_;
   std::string path_ = dir_.file("keys.db");
-  std::shared_ptr<key_store> store_ = open_or_die(path_);
+  std::shared_ptr<sqlite_key_store> store_ = open_or_die(path_);
   std::shared_ptr<api_key_cache> cache_ = std::make_shared<api_key_cache>(store_);
 
   issued_key create(const std::string& name, std::optional<seconds> expires = std::nullopt) {

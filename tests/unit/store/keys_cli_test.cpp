@@ -44,7 +44,7 @@ class KeysCli : public ::testing::Test {
     return options;
   }
   std::shared_ptr<api_key_cache> loaded_cache() {
-    auto cache = std::make_shared<api_key_cache>(*key_store::open(db_).value);
+    auto cache = std::make_shared<api_key_cache>(*sqlite_key_store::open(db_).value);
     EXPECT_TRUE(cache->refresh().ok());
     return cache;
   }

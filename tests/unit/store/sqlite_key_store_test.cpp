@@ -1,5 +1,5 @@
 // The SQLite store on real files in a temporary directory, at fixed times.
-#include "store/key_store.h"
+#include "store/sqlite_key_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -49,7 +49,7 @@ class KeyStore : public ::testing::Test {
  protected:
   test::temp_dir dir_;
   std::string path_ = dir_.file("data/keys/keys.db");
-  std::shared_ptr<key_store> store_ = open_store(path_);
+  std::shared_ptr<sqlite_key_store> store_ = open_store(path_);
 
   issued_key create(const std::string& name, std::optional<seconds> expires = std::nullopt,
                     wall_time now = t0) {
@@ -65,14 +65,14 @@ TEST_F(KeyStore, OpenCreatesTheDirectoryAndAPrivateWalFile) {
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(raw_query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw_query(path_, "PRAGMA user_version"), std::to_string(key_store::schema_version));
+  EXPECT_EQ(raw_query(path_, "PRAGMA user_version"), std::to_string(sqlite_key_store::schema_version));
 }
 
 TEST_F(KeyStore, ReopeningIsIdempotent) {
   create("first");
   store_.reset();
   auto again = open_store(path_);
-  EXPECT_EQ(again->user_version_for_test(), key_store::schema_version);
+  EXPECT_EQ(again->user_version_for_test(), sqlite_key_store::schema_version);
   auto records = again->list();
   ASSERT_TRUE(records.ok());
   EXPECT_EQ(records.value->size(), 1u);
@@ -81,7 +81,7 @@ TEST_F(KeyStore, ReopeningIsIdempotent) {
 TEST_F(KeyStore, RefusesASchemaNewerThanItKnows) {
   store_.reset();
   raw_exec(path_, "PRAGMA user_version = 99");
-  auto opened = key_store::open(path_);
+  auto opened = sqlite_key_store::open(path_);
   ASSERT_FALSE(opened.ok());
   EXPECT_NE(opened.error.message.find("schema version 99"), std::string::npos) << opened.error.message;
 }
@@ -90,7 +90,7 @@ TEST_F(KeyStore, OpenReportsAnUnusablePath) {
   test::temp_dir dir;
   const std::string blocker = dir.file("file");
   { std::ofstream(blocker) << "x"; }
-  auto opened = key_store::open(blocker + "/keys.db");  // parent is a regular file
+  auto opened = sqlite_key_store::open(blocker + "/keys.db");  // parent is a regular file
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.error.code, store_errc::database);
   EXPECT_NE(opened.error.message.find("cannot"), std::string::npos) << opened.error.message;
@@ -316,7 +316,7 @@ TEST(KeyStoreMigration, ThreadsOpeningAFreshFileAtOnceMigrateItOnce) {
   for (int i = 0; i < threads; ++i) {
     workers.emplace_back([&, i] {
       start.arrive_and_wait();
-      auto opened = key_store::open(path);
+      auto opened = sqlite_key_store::open(path);
       if (!opened.ok()) {
         errors[i] = opened.error.message;
         return;
@@ -328,7 +328,7 @@ TEST(KeyStoreMigration, ThreadsOpeningAFreshFileAtOnceMigrateItOnce) {
   for (auto& worker : workers) worker.join();
   for (const auto& error : errors) EXPECT_EQ(error, "");
   auto store = open_store(path);
-  EXPECT_EQ(store->user_version_for_test(), key_store::schema_version);
+  EXPECT_EQ(store->user_version_for_test(), sqlite_key_store::schema_version);
   EXPECT_EQ(store->list().value->size(), static_cast<std::size_t>(threads));
 }
 
@@ -347,7 +347,7 @@ TEST(KeyStoreMigration, ProcessesOpeningAFreshFileAtOnceMigrateItOnce) {
       ::close(gate[1]);
       char byte;
       (void)!::read(gate[0], &byte, 1);
-      auto opened = key_store::open(path);
+      auto opened = sqlite_key_store::open(path);
       if (!opened.ok()) ::_exit(10);
       auto created = (*opened.value)->create({"p" + std::to_string(i), {}, std::nullopt, std::nullopt}, t0);
       ::_exit(created.ok() ? 0 : 11);
@@ -363,7 +363,7 @@ TEST(KeyStoreMigration, ProcessesOpeningAFreshFileAtOnceMigrateItOnce) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
   }
   auto store = open_store(path);
-  EXPECT_EQ(store->user_version_for_test(), key_store::schema_version);
+  EXPECT_EQ(store->user_version_for_test(), sqlite_key_store::schema_version);
   EXPECT_EQ(store->list().value->size(), static_cast<std::size_t>(children));
 }
 

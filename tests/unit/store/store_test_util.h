@@ -14,7 +14,7 @@
 #include <string>
 
 #include "store/api_key.h"
-#include "store/key_store.h"
+#include "store/sqlite_key_store.h"
 
 namespace bulwark::store::test {
 
@@ -25,8 +25,8 @@ inline const wall_time t0 = from_unix_ms(1'780'000'000'000);
 
 // The store at `path`, created if missing; throws (failing the test) when it
 // cannot be opened.
-inline std::shared_ptr<key_store> open_store(const std::string& path) {
-  auto opened = key_store::open(path);
+inline std::shared_ptr<sqlite_key_store> open_store(const std::string& path) {
+  auto opened = sqlite_key_store::open(path);
   if (!opened.ok()) throw std::runtime_error(opened.error.message);
   return *opened.value;
 }
