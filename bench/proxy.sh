@@ -504,7 +504,8 @@ report() {
     "1 worker each on CPU $PROXY_CPU; wrk (1 thread) and the upstream ($UPSTREAM) on CPU $LOAD_CPU;" \
     "median of $ROUNDS rounds × $DURATION s; load average at start $START_LOAD on $(nproc) CPUs."
   echo
-  python3 - "$workdir/runs.txt" "${CASES[@]}" <<'PY'
+  POLICIES=$POLICIES python3 - "$workdir/runs.txt" "${CASES[@]}" <<'PY'
+import os
 import sys
 from statistics import mean, median, stdev
 
@@ -567,7 +568,9 @@ print("RSS: VmRSS after each run, nginx's master and worker summed (which counts
       f" bulwark {bulwark / 1024:.1f} MiB, bulwark/worker {ratio(bulwark, worker)}."
       " CPU: utime+stime of the proxy's processes over the run, per request and as a share of one core."
       " \"upstream alone\": wrk straight to the upstream, once per case."
-      " bulwark-plain (when present): bulwark without the access log and the policies, in the same rounds.")
+      + (" bulwark-plain: the same route with the same rate limit at scope: local, in the same rounds."
+         if os.environ.get("POLICIES") == "cluster" else
+         " bulwark-plain (when present): bulwark without the access log and the policies, in the same rounds."))
 PY
 }
 
