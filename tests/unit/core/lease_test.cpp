@@ -85,29 +85,30 @@ TEST(lease_pool, cells_are_listed_once_and_let_go_with_their_pin) {
   released_pins = 0;
   char pin_a[] = "a";
   char pin_b[] = "b";
-  {
-    lease_pool pool("p", per_second(10, 10), shared_algorithm::token_bucket, 1);
-    pool.set_pin_ops(counting_pins());
-    leased_bucket a(pool);
-    leased_bucket b(pool);
-    ASSERT_TRUE(a.claim_listing());
-    EXPECT_FALSE(a.claim_listing());
-    pool.list(a, pin_a);
-    ASSERT_TRUE(b.claim_listing());
-    pool.list(b, pin_b);  // over max_listed: refused, its pin released at once
-    EXPECT_EQ(released_pins, 1);
-    EXPECT_TRUE(b.claim_listing());  // and it tries again on its next use
-    EXPECT_EQ(pool.listed(), 1u);
-    leased_bucket* taken = pool.take_listed();
-    ASSERT_EQ(taken, &a);
-    EXPECT_EQ(taken->next_listed(), nullptr);
-    EXPECT_EQ(pool.pins().key(taken->pin()), "a");
-    pool.unlist(a);
-    EXPECT_EQ(released_pins, 2);
-    EXPECT_EQ(pool.listed(), 0u);
-    EXPECT_TRUE(a.claim_listing());
-    pool.list(a, pin_a);
-  }
+  // The pool goes first (reset below), as a policy's pool outlives none of
+  // the cells its list still holds: those are kept alive by their pins.
+  auto pool = std::make_unique<lease_pool>("p", per_second(10, 10), shared_algorithm::token_bucket, 1);
+  pool->set_pin_ops(counting_pins());
+  leased_bucket a(*pool);
+  leased_bucket b(*pool);
+  ASSERT_TRUE(a.claim_listing());
+  EXPECT_FALSE(a.claim_listing());
+  pool->list(a, pin_a);
+  ASSERT_TRUE(b.claim_listing());
+  pool->list(b, pin_b);  // over max_listed: refused, its pin released at once
+  EXPECT_EQ(released_pins, 1);
+  EXPECT_TRUE(b.claim_listing());  // and it tries again on its next use
+  EXPECT_EQ(pool->listed(), 1u);
+  leased_bucket* taken = pool->take_listed();
+  ASSERT_EQ(taken, &a);
+  EXPECT_EQ(taken->next_listed(), nullptr);
+  EXPECT_EQ(pool->pins().key(taken->pin()), "a");
+  pool->unlist(a);
+  EXPECT_EQ(released_pins, 2);
+  EXPECT_EQ(pool->listed(), 0u);
+  EXPECT_TRUE(a.claim_listing());
+  pool->list(a, pin_a);
+  pool.reset();
   EXPECT_EQ(released_pins, 3);  // a pool lets go of what is still listed
 }
 
