@@ -61,14 +61,13 @@ class lease_ledger {
       : expected_(cell.rest_allowance()), unpaid_(cell.rest_unpaid()) {}
 
   lease_request plan(leased_bucket& cell, const lease_settings& settings);
-  // The shared bucket granted `tokens` (perhaps 0) and holds `shared_tokens` now.
+  // The shared bucket granted `tokens` (perhaps 0) and holds `shared_tokens`
+  // now. A sync whose answer never came (Redis timed out) is never granted:
+  // its debt is not sent again, since it may have been charged.
   void granted(leased_bucket& cell, std::int64_t tokens, std::int64_t shared_tokens);
   // After the answer to a `rest` request: the cell keeps where the accounts
   // stand for its next listing.
   void rest(leased_bucket& cell) const { cell.set_rest_state(expected_, unpaid_); }
-  // (A sync whose answer never came, Redis having timed out, granted nothing;
-  // its debt is not sent again, since it may have been charged.)
-  double demand_per_sync() const { return demand_; }
   // This cell's share of the limit, kept here while Redis is down with
   // on_redis_down: local (starting empty at the switch).
   shared_bucket& local_bucket() { return local_; }

@@ -111,7 +111,6 @@ class lease_pool {
   // released (which may destroy it). It is listed again on its next use.
   void unlist(leased_bucket& cell);
   std::size_t listed() const { return listed_count_.load(std::memory_order_relaxed); }
-  std::size_t max_listed() const { return max_listed_; }
 
  private:
   std::string name_;
