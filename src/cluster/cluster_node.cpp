@@ -4,7 +4,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -239,12 +241,10 @@ net::awaitable<void> cluster_node::sync_pool(std::shared_ptr<tracked_pool> pool,
   const std::int64_t now = steady_us();
   std::vector<std::size_t> entries;
   std::vector<core::lease_request> requests;
-  std::vector<std::size_t> resting;
   for (std::size_t i = 0; i < pool->cells.size(); ++i) {
     auto& tracked = pool->cells[i];
     const auto request = tracked.ledger.plan(*tracked.cell, settings);
     pool->demand_since_beat += request.demand;
-    if (request.rest) resting.push_back(i);
     switch (mode_) {
       case core::lease_mode::shared:
         if (!request.empty()) {
@@ -266,62 +266,75 @@ net::awaitable<void> cluster_node::sync_pool(std::shared_ptr<tracked_pool> pool,
     }
   }
   if (!entries.empty()) co_await send_leases(*pool, std::move(entries), std::move(requests));
-  for (auto index = resting.rbegin(); index != resting.rend(); ++index) {
-    pool->cells[*index].ledger.rest(*pool->cells[*index].cell);
-    pool->pool->unlist(*pool->cells[*index].cell);
-    pool->cells[*index] = std::move(pool->cells.back());
-    pool->cells.pop_back();
-  }
+  std::erase_if(pool->cells, [&](tracked_cell& tracked) {
+    if (!tracked.ledger.resting()) return false;
+    tracked.ledger.rest(*tracked.cell);
+    pool->pool->unlist(*tracked.cell);
+    return true;
+  });
   pool->busy = false;
 }
 
 net::awaitable<void> cluster_node::send_leases(tracked_pool& pool, std::vector<std::size_t> entries,
                                                std::vector<core::lease_request> requests) {
+  // The calls of one sync go out together: the connection pipelines them, so
+  // a policy with many keys in use costs one round trip per sync, not one per
+  // call (a sync that overran its interval would skip the next).
+  using batch_op = decltype(net::co_spawn(io_, std::declval<net::awaitable<void>>(), net::deferred));
+  std::vector<batch_op> batches;
+  for (std::size_t first = 0; first < entries.size(); first += max_entries_per_call) {
+    const std::size_t last = std::min(entries.size(), first + max_entries_per_call);
+    batches.push_back(net::co_spawn(io_, send_lease_batch(pool, entries, requests, first, last), net::deferred));
+  }
+  co_await net::experimental::make_parallel_group(std::move(batches))
+      .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
+}
+
+net::awaitable<void> cluster_node::send_lease_batch(tracked_pool& pool, const std::vector<std::size_t>& entries,
+                                                    const std::vector<core::lease_request>& requests,
+                                                    std::size_t first, std::size_t last) {
   const auto& script = pool.pool->algorithm() == core::shared_algorithm::sliding_window
                            ? sliding_window_lease_script()
                            : token_bucket_lease_script();
   const auto& pins = pool.pool->pins();
   const std::string& name = pool.pool->name();
-  for (std::size_t first = 0; first < entries.size(); first += max_entries_per_call) {
-    const std::size_t last = std::min(entries.size(), first + max_entries_per_call);
-    std::vector<std::string> keys;
-    std::vector<std::string> args = script_head(*pool.pool);
-    keys.reserve(last - first);
-    args.reserve(args.size() + 3 * (last - first));
-    for (std::size_t k = first; k < last; ++k) {
-      keys.push_back(bucket_key(pool.prefix, pins.key(pool.cells[entries[k]].cell->pin())));
-      args.push_back(std::to_string(requests[k].debt));
-      args.push_back(std::to_string(requests[k].want));
-      args.push_back(std::to_string(requests[k].give_back));
+  std::vector<std::string> keys;
+  std::vector<std::string> args = script_head(*pool.pool);
+  keys.reserve(last - first);
+  args.reserve(args.size() + 3 * (last - first));
+  for (std::size_t k = first; k < last; ++k) {
+    keys.push_back(bucket_key(pool.prefix, pins.key(pool.cells[entries[k]].cell->pin())));
+    args.push_back(std::to_string(requests[k].debt));
+    args.push_back(std::to_string(requests[k].want));
+    args.push_back(std::to_string(requests[k].give_back));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = co_await redis_.eval(script, std::move(keys), std::move(args));
+  if (metrics_ != nullptr) metrics_->redis_command();
+  if (!result.ok() || result.reply.type != redis_reply::kind::array ||
+      result.reply.elements.size() != last - first) {
+    if (metrics_ != nullptr) metrics_->lease_failure(name);
+    if (result.error == redis_errc::server) {
+      log(log_level::error, "lease script failed", {{"policy", name}, {"error", result.reply.text}});
+    } else {
+      enter_degraded(result.ok() ? "unexpected lease reply" : to_string(*result.error));
     }
-    const auto started = std::chrono::steady_clock::now();
-    const auto result = co_await redis_.eval(script, std::move(keys), std::move(args));
-    if (metrics_ != nullptr) metrics_->redis_command();
-    if (!result.ok() || result.reply.type != redis_reply::kind::array ||
-        result.reply.elements.size() != last - first) {
-      if (metrics_ != nullptr) metrics_->lease_failure(name);
-      if (result.error == redis_errc::server) {
-        log(log_level::error, "lease script failed", {{"policy", name}, {"error", result.reply.text}});
-      } else {
-        enter_degraded(result.ok() ? "unexpected lease reply" : to_string(*result.error));
-      }
-      co_return;
-    }
+    co_return;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->lease_call(name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  for (std::size_t k = first; k < last; ++k) {
+    const auto& answer = result.reply.elements[k - first];
+    if (answer.elements.size() != 2) continue;
+    const std::int64_t granted = answer.elements[0].integer;
+    const std::int64_t left = answer.elements[1].integer;
+    auto& tracked = pool.cells[entries[k]];
+    tracked.ledger.granted(*tracked.cell, granted, left);
     if (metrics_ != nullptr) {
-      metrics_->lease_call(name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    }
-    for (std::size_t k = first; k < last; ++k) {
-      const auto& answer = result.reply.elements[k - first];
-      if (answer.elements.size() != 2) continue;
-      const std::int64_t granted = answer.elements[0].integer;
-      const std::int64_t left = answer.elements[1].integer;
-      auto& tracked = pool.cells[entries[k]];
-      tracked.ledger.granted(*tracked.cell, granted, left);
-      if (metrics_ != nullptr) {
-        metrics_->tokens(name, token_flow::granted, granted);
-        metrics_->tokens(name, token_flow::returned, requests[k].give_back);
-        metrics_->tokens(name, token_flow::charged, requests[k].debt);
-      }
+      metrics_->tokens(name, token_flow::granted, granted);
+      metrics_->tokens(name, token_flow::returned, requests[k].give_back);
+      metrics_->tokens(name, token_flow::charged, requests[k].debt);
     }
   }
 }

@@ -94,6 +94,10 @@ class cluster_node {
   boost::asio::awaitable<void> sync_pool(std::shared_ptr<tracked_pool> pool, bool closing);
   boost::asio::awaitable<void> send_leases(tracked_pool& pool, std::vector<std::size_t> entries,
                                            std::vector<core::lease_request> requests);
+  // One script call, for entries [first, last).
+  boost::asio::awaitable<void> send_lease_batch(tracked_pool& pool, const std::vector<std::size_t>& entries,
+                                                const std::vector<core::lease_request>& requests,
+                                                std::size_t first, std::size_t last);
   boost::asio::awaitable<bool> heartbeat();
   // One beat in the member hash `key`: the live members' demands, or nullopt.
   boost::asio::awaitable<std::optional<std::vector<double>>> beat(std::string key, double demand,

@@ -3,7 +3,7 @@
 // Several gateway instances share one limit through Redis, but no request
 // waits on Redis: each instance holds, per key, an *allowance* of tokens it
 // may admit on its own, and a background thread (the cluster thread,
-// src/cluster/shared_limits.h) tops allowances up with tokens leased from the
+// src/cluster/cluster_node.h) tops allowances up with tokens leased from the
 // shared bucket in Redis, in batches, and returns what a key no longer needs.
 //
 // leased_bucket is one key's allowance: a rate_limiter whose try_acquire is a

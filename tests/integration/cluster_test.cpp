@@ -60,13 +60,15 @@ struct cluster_load {
 // `connections` keep-alive clients on `port`, together `per_second` requests
 // per second, evenly paced with random phases, from `begin` for `length`;
 // each request carries the header X-Tenant: one of `tenants` values in turn.
+// `pipelined` requests go out together at each beat (at a beat `pipelined`
+// times as long): heavy loads then cost the machine fewer system calls.
 cluster_load offer(std::uint16_t port, int connections, double per_second, clock_type::time_point begin,
-                   clock_type::duration length, int tenants = 1) {
+                   clock_type::duration length, int tenants = 1, int pipelined = 1) {
   cluster_load total;
   if (per_second <= 0) return total;
   std::mutex mutex;
   const auto interval =
-      std::chrono::duration_cast<clock_type::duration>(seconds_f(connections / per_second));
+      std::chrono::duration_cast<clock_type::duration>(seconds_f(connections * pipelined / per_second));
   const auto until = begin + length;
   std::vector<std::thread> clients;
   for (int c = 0; c < connections; ++c) {
@@ -82,34 +84,41 @@ cluster_load offer(std::uint16_t port, int connections, double per_second, clock
       while (next < until) {
         std::this_thread::sleep_until(next);
         next += interval;
-        std::string value = "t";  // appended, not `+`: GCC 12's -Wrestrict misfires on the chain
-        value += std::to_string(tenant % tenants);
-        tenant += connections;
-        const std::string request = format_request("GET", "/", port, {{"X-Tenant", value}});
+        std::string requests;
+        for (int r = 0; r < pipelined; ++r) {
+          std::string value = "t";  // appended, not `+`: GCC 12's -Wrestrict misfires on the chain
+          value += std::to_string(tenant % tenants);
+          tenant += connections;
+          requests += format_request("GET", "/", port, {{"X-Tenant", value}});
+        }
         const auto sent = clock_type::now();
         if (!connection.is_open()) connection.connect(port);
-        if (!connection.send(request)) {
-          ++mine.other;
+        if (!connection.send(requests)) {
+          mine.other += pipelined;
           connection.close();
           continue;
         }
-        auto response = connection.read_response(std::chrono::seconds(5));
-        const auto received = clock_type::now();
         mine.first_send = std::min(mine.first_send, sent);
         mine.last_send = std::max(mine.last_send, sent);
-        mine.first_response = std::min(mine.first_response, received);
-        mine.last_response = std::max(mine.last_response, received);
-        if (!response) {
-          ++mine.other;
-          connection.close();
-        } else if (response->status == 200) {
-          ++mine.ok;
-          mine.admitted_latency_ms.push_back(
-              std::chrono::duration<double, std::milli>(received - sent).count());
-        } else if (response->status == 429) {
-          ++mine.refused;
-        } else {
-          ++mine.other;
+        for (int r = 0; r < pipelined; ++r) {
+          auto response = connection.read_response(std::chrono::seconds(5));
+          const auto received = clock_type::now();
+          mine.first_response = std::min(mine.first_response, received);
+          mine.last_response = std::max(mine.last_response, received);
+          if (!response) {
+            mine.other += pipelined - r;
+            connection.close();
+            break;
+          }
+          if (response->status == 200) {
+            ++mine.ok;
+            mine.admitted_latency_ms.push_back(
+                std::chrono::duration<double, std::milli>(received - sent).count());
+          } else if (response->status == 429) {
+            ++mine.refused;
+          } else {
+            ++mine.other;
+          }
         }
       }
       std::lock_guard lock(mutex);
@@ -219,8 +228,10 @@ class cluster_fixture {
   // `policy`: the rate_limits entry of the one route; three instances.
   // `redis_port`: where the instances reach Redis (a relay in front of it,
   // say); 0: the server itself.
+  // `timeout`: cluster.redis.timeout.
   explicit cluster_fixture(const std::string& policy, const std::string& on_redis_down = "local",
-                           std::function<std::uint16_t(std::uint16_t)> relay = nullptr) {
+                           std::function<std::uint16_t(std::uint16_t)> relay = nullptr,
+                           const std::string& timeout = "50ms") {
     const std::uint16_t redis_port = relay ? relay(redis_.port()) : redis_.port();
     for (int i = 0; i < 3; ++i) {
       gateways_.push_back(start_bulwark(
@@ -236,7 +247,7 @@ class cluster_fixture {
           "    upstream: demo\n"
           "    rate_limits:\n" + policy +
           "cluster:\n"
-          "  redis: {address: 127.0.0.1:" + std::to_string(redis_port) + "}\n"
+          "  redis: {address: 127.0.0.1:" + std::to_string(redis_port) + ", timeout: " + timeout + "}\n"
           "  on_redis_down: " + on_redis_down + "\n"
           "admin:\n"
           "  address: 127.0.0.1:0\n"));
@@ -262,8 +273,27 @@ class cluster_fixture {
     return nlohmann::json::parse(response->body)["cluster"];
   }
 
+  // Every instance sees the three in Redis (a few heartbeats), so that each
+  // starts from its share of the limit, not from all of it.
+  void wait_until_all_live() {
+    for (int i = 0; i < 3; ++i) {
+      nlohmann::json status;
+      const auto deadline = clock_type::now() + std::chrono::seconds(5);
+      do {
+        status = cluster_status(i);
+        if (status.is_object() && status["instances"] == 3) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      } while (clock_type::now() < deadline);
+      ASSERT_EQ(status["redis"]["up"], true) << status.dump();
+      ASSERT_EQ(status["instances"], 3) << status.dump();
+    }
+  }
+
   // Offers `rate` x the split to the three instances at once, for `length`.
-  cluster_load run(double rate, const std::vector<double>& split, clock_type::duration length, int tenants = 1) {
+  // `per_connection`: requests per second each client connection sends,
+  // `pipelined` at a time.
+  cluster_load run(double rate, const std::vector<double>& split, clock_type::duration length, int tenants = 1,
+                   double per_connection = 20, int pipelined = 1) {
     const auto begin = clock_type::now() + std::chrono::milliseconds(200);
     std::vector<cluster_load> loads(3);
     std::vector<std::thread> instances;
@@ -271,7 +301,8 @@ class cluster_fixture {
       instances.emplace_back([&, i] {
         const double share = rate * split[static_cast<std::size_t>(i)];
         loads[static_cast<std::size_t>(i)] =
-            offer(port(i), std::max(1, static_cast<int>(std::ceil(share / 20))), share, begin, length, tenants);
+            offer(port(i), std::max(1, static_cast<int>(std::ceil(share / per_connection))), share, begin,
+                  length, tenants, pipelined);
       });
     }
     for (auto& t : instances) t.join();
@@ -290,18 +321,7 @@ class ClusterAccuracy : public ::testing::TestWithParam<std::vector<double>> {};
 
 TEST_P(ClusterAccuracy, ThreeInstancesAdmitBurstPlusRateTimesTWithinOnePercent) {
   cluster_fixture cluster("      - {name: shared, key: global, rate: 100/s, burst: 20, scope: cluster}\n");
-  // Every instance sees the three within a few heartbeats.
-  for (int i = 0; i < 3; ++i) {
-    nlohmann::json status;
-    const auto deadline = clock_type::now() + std::chrono::seconds(5);
-    do {
-      status = cluster.cluster_status(i);
-      if (status.is_object() && status["instances"] == 3) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    } while (clock_type::now() < deadline);
-    ASSERT_EQ(status["redis"]["up"], true) << status.dump();
-    EXPECT_EQ(status["instances"], 3) << status.dump();
-  }
+  ASSERT_NO_FATAL_FAILURE(cluster.wait_until_all_live());
   const double rate = 100;
   const double burst = 20;
   const auto load = cluster.run(2 * rate, GetParam(), std::chrono::seconds(10));
@@ -322,25 +342,28 @@ INSTANTIATE_TEST_SUITE_P(Splits, ClusterAccuracy,
                                            std::vector<double>{0.8, 0.15, 0.05},
                                            std::vector<double>{1.0, 0, 0}));
 
-// A thousand keys, each with its own limit. Each instance can hold a leased
-// token of a key that it has not spent yet (it keeps one so that the key's
-// next request needs no round trip, docs/cluster.md "Bounds"), so per key the
-// count may fall short by up to one token per instance, and one more that a
-// lease granted at the very end: the bound is 1% and N + 1 = 4 tokens per key
-// (measured: about 2.7). Rates stay low so that the machine can offer twice
-// the limit of every key at once.
+// A thousand keys, each with its own limit of 5/s, each offered twice that
+// (10,000 requests a second in all). Any limiter ends such a run about one
+// token short per key (the refill since the key's last request: a perfect
+// single token bucket admits 59 of 60 here), so the lower bound is 1% and
+// one token per key.
 TEST(ClusterAccuracyManyKeys, AThousandKeysEachAdmitBurstPlusRateTimesT) {
+  // 10,000 requests a second through three gateways, Redis and the clients
+  // keep this test's two cores busy, beside whatever else CI runs: Redis gets
+  // more time than the default 50 ms, so that a reply the scheduler delayed
+  // is not taken for a fault (a timed-out charge may be lost, docs/cluster.md).
   cluster_fixture cluster(
-      "      - {name: tenant, key: 'header:X-Tenant', rate: 1/s, burst: 2, scope: cluster}\n");
+      "      - {name: tenant, key: 'header:X-Tenant', rate: 5/s, burst: 10, scope: cluster}\n", "local",
+      nullptr, "250ms");
+  ASSERT_NO_FATAL_FAILURE(cluster.wait_until_all_live());
   const int tenants = 1000;
-  const double rate = 1;
-  const double burst = 2;
-  const double instances = 3;
-  const auto load = cluster.run(2 * rate * tenants, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10), tenants);
+  const double rate = 5;
+  const double burst = 10;
+  const auto load =
+      cluster.run(2 * rate * tenants, {1 / 3.0, 1 / 3.0, 1 / 3.0}, std::chrono::seconds(10), tenants, 500, 10);
   EXPECT_EQ(load.other, 0);
   const double upper = tenants * (burst + rate * load.t_max()) * 1.01;
-  // One token per instance stranded, and one more in flight at the end.
-  const double lower = tenants * ((burst + rate * load.t_min()) * 0.99 - instances - 1);
+  const double lower = tenants * ((burst + rate * load.t_min()) * 0.99 - 1);
   EXPECT_LE(load.ok, upper);
   EXPECT_GE(load.ok, lower);
   if (HasFailure()) {
